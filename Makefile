@@ -1,0 +1,40 @@
+# The two commands a newcomer needs: `make local` runs the service, `make test` tests it.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+STAGE ?= dev
+
+.PHONY: test lint format package deploy delete clean
+
+$(INSTALLED): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+test: $(INSTALLED) lint
+	$(BIN)/pytest
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(INSTALLED)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# `chalice package` needs no AWS account; cfn-lint checks the SAM template it writes.
+package: $(INSTALLED)
+	rm -rf build/package
+	$(BIN)/chalice package --stage $(STAGE) build/package
+	$(BIN)/cfn-lint build/package/sam.json
+
+deploy: $(INSTALLED)
+	$(BIN)/chalice deploy --stage $(STAGE)
+
+delete: $(INSTALLED)
+	$(BIN)/chalice delete --stage $(STAGE)
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,59 @@
+"""Compiler Explorer stats and alerts: the routes and event handlers, each a call into chalicelib."""
+
+import logging
+from datetime import UTC, datetime
+
+from chalice import Chalice, CORSConfig, Response
+
+from chalicelib import archive, aws, builds, discord, forwarder, metrics, pageload, responses, settings
+
+app = Chalice(app_name="compiler-explorer-stats")
+logging.getLogger("chalicelib").setLevel(logging.INFO)
+
+# The front end posts cross-origin with no custom headers; badges and the status page GET.
+CORS = CORSConfig(allow_origin="*", max_age=86400)
+# jQuery's $.post(url) sends no Content-Type (Chalice then assumes JSON); others send a form type.
+PAGELOAD_CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded", "text/plain", "multipart/form-data"]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@app.route("/pageload", methods=["POST"], cors=CORS, content_types=PAGELOAD_CONTENT_TYPES)
+def record_pageload() -> Response:
+    params = app.current_request.query_params
+    try:
+        sponsors = pageload.parse_icons(params.getlist("icons") if params else [])
+        bodies = pageload.message_bodies(sponsors, utc_now())
+        pageload.enqueue(aws.client("sqs"), settings.stats_queue_url(), bodies)
+    except pageload.InvalidIcons as error:
+        return responses.text(400, f"Bad request: {error}")
+    except pageload.QueueUnavailable:
+        return responses.text(503, "Page load not recorded: the stats queue is unavailable, try again later")
+    metrics.emit_pageload(sponsors)
+    return responses.text(200, "Ok")
+
+
+@app.route("/compiler-build/{compiler}", methods=["GET"], cors=CORS)
+def compiler_build_status(compiler: str) -> Response:
+    try:
+        name = builds.parse_compiler(compiler)
+        status = builds.build_status(aws.client("dynamodb"), settings.build_table(), name)
+    except builds.InvalidCompiler as error:
+        return responses.json_body(400, {"error": str(error)})
+    except builds.BuildStoreUnavailable:
+        return responses.json_body(503, {"error": "build status is temporarily unavailable"})
+    return responses.json_body(200, status, cache_control=responses.BUILD_CACHE_CONTROL)
+
+
+@app.on_sqs_message(queue=settings.STATS_QUEUE_NAME, batch_size=100, maximum_batching_window_in_seconds=300)
+def archive_stats(event) -> None:
+    bodies = [record.body for record in event]
+    archive.archive_batch(aws.client("s3"), settings.archive_bucket(), event.context.function_name, bodies, utc_now)
+
+
+@app.on_sns_message(topic=settings.ALERT_TOPIC_NAME)
+def forward_alert(event) -> None:
+    webhook = discord.Webhook(forwarder.webhook_url(lambda: aws.client("ssm")))
+    forwarder.forward(event.to_dict().get("Records", []), webhook.post)

@@ -1,0 +1,198 @@
+"""Discord: an ``Alert`` as a webhook message within Discord's limits, and posting it reliably.
+
+``requests`` is imported only when a message is posted: the API function never loads it.
+"""
+
+import logging
+import time
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib.alerts import Alert
+
+logger = logging.getLogger(__name__)
+
+USERNAME = "AWS"
+AVATAR_URL = "https://a0.awsstatic.com/libra-css/images/logos/aws_logo_smile_1200x630.png"
+NO_MENTIONS = {"parse": []}
+
+# Discord's limits, counted after trimming whitespace. Lengths are measured in UTF-16 code
+# units, which is never less than Discord's own count, so a payload that fits here fits there.
+TITLE_LIMIT = 256
+DESCRIPTION_LIMIT = 4096
+FIELDS_LIMIT = 25
+FIELD_NAME_LIMIT = 256
+FIELD_VALUE_LIMIT = 1024
+FOOTER_LIMIT = 2048
+EMBED_TOTAL_LIMIT = 6000
+CONTENT_LIMIT = 2000
+ELLIPSIS = "…"
+EMPTY = "-"
+
+
+def payload(alert: Alert) -> dict[str, Any]:
+    """The webhook message for ``alert``: one embed, every limit respected, mentions disabled."""
+    fields = [(_fit(name, FIELD_NAME_LIMIT), _fit(value, FIELD_VALUE_LIMIT)) for name, value in alert.fields]
+    title = _fit(alert.title, TITLE_LIMIT)
+    description = _fit(alert.description, DESCRIPTION_LIMIT)
+    footer = _fit(alert.footer, FOOTER_LIMIT) if alert.footer else None
+    fields = fields[:FIELDS_LIMIT]
+    # Over the 6000 total: the description gives way first, then fields from the last one.
+    excess = _size(title, footer, *(part for f in fields for part in f)) + _size(description) - EMBED_TOTAL_LIMIT
+    if excess > 0:
+        description = _fit(description, max(_size(description) - excess, 1))
+        excess = _size(title, description, footer, *(part for f in fields for part in f)) - EMBED_TOTAL_LIMIT
+    while excess > 0 and fields:
+        name, value = fields.pop()
+        excess -= _size(name, value)
+    embed: dict[str, Any] = {
+        "title": title,
+        "description": description,
+        "color": alert.colour,
+        "fields": [{"name": name, "value": value, "inline": False} for name, value in fields],
+    }
+    if alert.url:
+        embed["url"] = alert.url
+    if alert.timestamp:
+        embed["timestamp"] = alert.timestamp
+    if footer:
+        embed["footer"] = {"text": footer}
+    return {"username": USERNAME, "avatar_url": AVATAR_URL, "embeds": [embed], "allowed_mentions": NO_MENTIONS}
+
+
+def fallback_payload(alert: Alert) -> dict[str, Any]:
+    """A minimal plain-text message, for when Discord refuses the embed (HTTP 400)."""
+    text = alert.title
+    if alert.url:
+        text += f"\n<{alert.url}>"
+    return {"username": USERNAME, "content": _fit(text, CONTENT_LIMIT), "allowed_mentions": NO_MENTIONS}
+
+
+class DeliveryError(RuntimeError):
+    """The alert could not be delivered; raised so Lambda retries the invocation."""
+
+
+class Webhook:
+    """Posts messages to one Discord webhook, retrying what is worth retrying, within a deadline."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        session: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        timeout: tuple[float, float] = (3.05, 10.0),
+        max_attempts: int = 6,
+        deadline_seconds: float = 40.0,
+        max_retry_after: float = 15.0,
+        backoff_seconds: float = 0.5,
+    ) -> None:
+        self._url = _with_wait(url)
+        self._session = session
+        self._sleep = sleep
+        self._clock = clock
+        self._timeout = timeout
+        self._max_attempts = max_attempts
+        self._deadline_seconds = deadline_seconds
+        self._max_retry_after = max_retry_after
+        self._backoff_seconds = backoff_seconds
+
+    def post(self, message: dict[str, Any], fallback: dict[str, Any] | None = None) -> None:
+        """Deliver ``message`` (or, once, ``fallback`` if Discord calls it a bad request), or raise."""
+        import requests
+
+        session = self._session or _shared_session()
+        deadline = self._clock() + self._deadline_seconds
+        body = message
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                response = session.post(self._url, json=body, timeout=self._timeout)
+            except requests.RequestException as error:
+                # The exception's text holds the webhook URL, which is a secret: log its type only.
+                problem, wait = f"network error ({type(error).__name__})", self._backoff(attempt)
+            else:
+                status = response.status_code
+                if 200 <= status < 300:
+                    logger.info("alert delivered to Discord (HTTP %d, attempt %d)", status, attempt)
+                    return
+                problem = f"HTTP {status}: {_excerpt(response)}"
+                if status == 429:
+                    wait = _retry_after(response)
+                    if wait > self._max_retry_after:
+                        raise DeliveryError(f"Discord rate limit asks for {wait:.1f} s, more than we wait: {problem}")
+                elif status >= 500:
+                    wait = self._backoff(attempt)
+                elif status == 400 and fallback is not None and body is not fallback:
+                    logger.error("Discord refused the alert (%s); sending the plain fallback", problem)
+                    body = fallback
+                    continue
+                else:
+                    # 404: the webhook was deleted; other 4xx will not get better by retrying.
+                    raise DeliveryError(f"Discord refused the alert: {problem}")
+            logger.warning("alert delivery attempt %d failed: %s", attempt, problem)
+            if attempt == self._max_attempts or self._clock() + wait + self._timeout[1] > deadline:
+                raise DeliveryError(f"alert not delivered after {attempt} attempts: {problem}")
+            self._sleep(wait)
+        raise DeliveryError(f"alert not delivered after {self._max_attempts} attempts")
+
+    def _backoff(self, attempt: int) -> float:
+        return self._backoff_seconds * 2 ** (attempt - 1)
+
+
+_session: Any = None
+
+
+def _shared_session() -> Any:
+    # One connection pool per process: warm invocations reuse the TLS connection to Discord.
+    global _session
+    if _session is None:
+        import requests
+
+        _session = requests.Session()
+    return _session
+
+
+def _with_wait(url: str) -> str:
+    # Without wait=true Discord answers 204 even for a message it did not save.
+    parts = urllib.parse.urlsplit(url)
+    query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True) if k != "wait"]
+    query.append(("wait", "true"))
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def _retry_after(response: Any) -> float:
+    try:
+        return max(float(response.json()["retry_after"]), 0.0)
+    except (ValueError, KeyError, TypeError):
+        pass
+    try:
+        return max(float(response.headers.get("Retry-After", "1")), 0.0)
+    except ValueError:
+        return 1.0
+
+
+def _excerpt(response: Any) -> str:
+    return " ".join(response.text[:300].split())
+
+
+def _size(*texts: str | None) -> int:
+    return sum(len(text.encode("utf-16-le")) // 2 for text in texts if text)
+
+
+def _fit(text: str, limit: int) -> str:
+    """``text`` trimmed, cut with an ellipsis to at most ``limit`` UTF-16 units, never empty."""
+    text = text.strip()
+    if not text:
+        return EMPTY
+    if _size(text) <= limit:
+        return text
+    budget = limit - 1
+    kept: list[str] = []
+    for char in text:
+        budget -= 2 if ord(char) > 0xFFFF else 1
+        if budget < 0:
+            break
+        kept.append(char)
+    return "".join(kept).rstrip() + ELLIPSIS

@@ -1,0 +1,38 @@
+"""The PageLoad metric, as a CloudWatch Embedded Metric Format record on stdout.
+
+aws-embedded-metrics (and the aiohttp it pulls in) is imported only here, on the page-load
+path: a build lookup or an alert never pays for it.
+"""
+
+from chalicelib import settings
+
+NAMESPACE = "CompilerExplorer"
+# Production's Grafana dashboards read the stream with exactly these dimension values. The
+# library's defaults follow the Lambda function's name, which Chalice sets to
+# "<app>-<stage>", and would silently start a new metric stream.
+DEFAULT_DIMENSIONS = {
+    "LogGroup": "stats",
+    "ServiceName": "stats",
+    "ServiceType": "AWS::Lambda::Function",
+}
+
+
+def dimensions() -> dict[str, str]:
+    """The pinned dimensions; METRICS_LOG_GROUP, METRICS_SERVICE_NAME, METRICS_SERVICE_TYPE override."""
+    return {
+        "LogGroup": settings.optional("METRICS_LOG_GROUP", DEFAULT_DIMENSIONS["LogGroup"]),
+        "ServiceName": settings.optional("METRICS_SERVICE_NAME", DEFAULT_DIMENSIONS["ServiceName"]),
+        "ServiceType": settings.optional("METRICS_SERVICE_TYPE", DEFAULT_DIMENSIONS["ServiceType"]),
+    }
+
+
+def emit_pageload(sponsors: list[str]) -> None:
+    """Print one EMF record: PageLoad = 1, with the sponsors shown as a property."""
+    from aws_embedded_metrics.logger.metrics_logger_factory import create_metrics_logger
+
+    metrics = create_metrics_logger()
+    metrics.set_namespace(NAMESPACE)
+    metrics.set_dimensions(dimensions(), use_default=False)
+    metrics.put_metric("PageLoad", 1, "None")
+    metrics.set_property("sponsors", sponsors)
+    metrics.flush_sync()
