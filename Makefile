@@ -27,7 +27,7 @@ format: $(INSTALLED)
 # `chalice package` needs no AWS account; cfn-lint checks the SAM template it writes.
 package: $(INSTALLED)
 	rm -rf build/package
-	$(BIN)/chalice package --stage $(STAGE) build/package
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) build/package
 	$(BIN)/cfn-lint build/package/sam.json
 
 deploy: $(INSTALLED)
