@@ -13,7 +13,7 @@ logging.getLogger("chalicelib").setLevel(logging.INFO)
 # The front end posts cross-origin with no custom headers; badges and the status page GET.
 CORS = CORSConfig(allow_origin="*", max_age=86400)
 # jQuery's $.post(url) sends no Content-Type (Chalice then assumes JSON); others send a form type.
-PAGELOAD_CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded", "text/plain", "multipart/form-data"]
+PAGELOAD_CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded", "text/plain"]
 
 
 def utc_now() -> datetime:

@@ -114,10 +114,12 @@ def _describe_trigger(trigger: dict[str, Any]) -> str:
                     f"{label} = {_text(inner.get('Namespace'))} {_text(inner.get('MetricName'))} "
                     f"({_text(stat.get('Stat'))}, {stat.get('Period')} s)"
                 )
-        return "\n".join(lines + [condition])
+        return "\n".join([*lines, condition])
     statistic = trigger.get("ExtendedStatistic") or trigger.get("Statistic")
     dimensions = ", ".join(
-        f"{_text(d.get('name'))}={_text(d.get('value'))}" for d in trigger.get("Dimensions") or [] if isinstance(d, dict)
+        f"{_text(d.get('name'))}={_text(d.get('value'))}"
+        for d in trigger.get("Dimensions") or []
+        if isinstance(d, dict)
     )
     summary = f"{_text(trigger.get('Namespace'))} {_text(trigger.get('MetricName'))}"
     if statistic:

@@ -6,7 +6,7 @@ import os
 # print metrics instead of looking for a CloudWatch agent, and never touch a real AWS account.
 os.environ["AWS_EMF_ENVIRONMENT"] = "Local"
 os.environ["AWS_ACCESS_KEY_ID"] = "testing"
-os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"  # noqa: S105 (moto's fake credentials)
+os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 for _variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "WEBHOOK_URL", "WEBHOOK_URL_PARAMETER"):
     os.environ.pop(_variable, None)
@@ -70,7 +70,10 @@ def table(boto: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """The build table with production's keys, with COMPILER_BUILD_TABLE naming it."""
     boto("dynamodb").create_table(
         TableName=TABLE,
-        KeySchema=[{"AttributeName": "compiler", "KeyType": "HASH"}, {"AttributeName": "timestamp", "KeyType": "RANGE"}],
+        KeySchema=[
+            {"AttributeName": "compiler", "KeyType": "HASH"},
+            {"AttributeName": "timestamp", "KeyType": "RANGE"},
+        ],
         AttributeDefinitions=[
             {"AttributeName": "compiler", "AttributeType": "S"},
             {"AttributeName": "timestamp", "AttributeType": "S"},

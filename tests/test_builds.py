@@ -44,7 +44,9 @@ def dynamodb_requests() -> list[dict[str, Any]]:
     return sent
 
 
-@pytest.mark.parametrize("name", ["gcc", "clang_p2996", "clang.thephd.dev", "SPIRV-Tools", "clad-trunk-clang-21.1.0", "g++"])
+@pytest.mark.parametrize(
+    "name", ["gcc", "clang_p2996", "clang.thephd.dev", "SPIRV-Tools", "clad-trunk-clang-21.1.0", "g++"]
+)
 def test_build_names_that_are_accepted(name: str) -> None:
     assert builds.parse_compiler(name) == name
 
@@ -109,7 +111,9 @@ def test_the_response_keeps_the_old_functions_bytes_and_headers(client: Any, tab
     assert response.headers["Access-Control-Allow-Origin"] == "*"
 
 
-@pytest.mark.parametrize(("failures", "requests"), [(1, 1), (5, 1), (19, 1), (20, 2), (150, 2), (199, 2), (200, 3), (999, 3)])
+@pytest.mark.parametrize(
+    ("failures", "requests"), [(1, 1), (5, 1), (19, 1), (20, 2), (150, 2), (199, 2), (200, 3), (999, 3)]
+)
 def test_the_last_success_is_found_behind_many_failures(
     client: Any, table: str, boto: Any, dynamodb_requests: list[Any], failures: int, requests: int
 ) -> None:

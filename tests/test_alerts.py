@@ -1,0 +1,341 @@
+"""The alert forwarder: every SNS message becomes one valid Discord message, and is delivered or raises."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib import alerts, discord
+from tests.support import Reply, WebhookReceiver, free_port
+
+EVENTS = Path(__file__).parent / "events"
+SAMPLES = sorted(EVENTS.iterdir())
+
+
+def load(name: str) -> str:
+    return (EVENTS / name).read_text()
+
+
+def units(text: str) -> int:
+    return len(text.strip().encode("utf-16-le")) // 2
+
+
+def assert_fits_discord(message: dict[str, Any]) -> None:
+    """Discord's documented limits, checked independently of the code that enforces them."""
+    assert message["allowed_mentions"] == {"parse": []}
+    assert units(message.get("content", "")) <= 2000
+    embeds = message.get("embeds", [])
+    assert len(embeds) <= 10
+    assert embeds or message.get("content", "").strip()
+    total = 0
+    for embed in embeds:
+        texts = [embed.get("title", ""), embed.get("description", ""), embed.get("footer", {}).get("text", "")]
+        assert units(texts[0]) <= 256
+        assert units(texts[1]) <= 4096
+        assert units(texts[2]) <= 2048
+        assert len(embed.get("fields", [])) <= 25
+        for field in embed.get("fields", []):
+            assert 0 < units(field["name"]) <= 256
+            assert 0 < units(field["value"]) <= 1024
+            texts += [field["name"], field["value"]]
+        total += sum(units(text) for text in texts)
+    assert total <= 6000
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+def test_every_known_message_gives_a_valid_payload(sample: Path) -> None:
+    alert = alerts.parse_message(sample.read_text())
+    assert_fits_discord(discord.payload(alert))
+    assert_fits_discord(discord.fallback_payload(alert))
+
+
+@pytest.mark.parametrize(
+    ("sample", "title", "colour", "region"),
+    [
+        ("threshold-alarm.json", "CloudWatch Alert - Traffic!", alerts.RED, "us-east-1"),
+        ("anomaly-band-alarm.json", "CloudWatch Alert - TrafficAnomaly!", alerts.RED, "us-east-1"),
+        ("extended-statistic-ok.json", "CloudWatch Alert - SiteTooSlow!", alerts.GREEN, "us-east-1"),
+        ("billing-alarm.json", "CloudWatch Alert - Budget_1500!", alerts.RED, "us-east-1"),
+        ("metric-math-insufficient-data.json", "CloudWatch Alert - High5xx_godbolt.org!", alerts.AMBER, "us-east-1"),
+        ("composite-null-description.json", "CloudWatch Alert - SiteDown!", alerts.RED, "us-east-1"),
+    ],
+)
+def test_alarms_keep_the_old_look_coloured_by_state(sample: str, title: str, colour: int, region: str) -> None:
+    alarm = json.loads(load(sample))
+    message = discord.payload(alerts.parse_message(load(sample)))
+
+    assert message["username"] == "AWS"
+    assert message["avatar_url"] == "https://a0.awsstatic.com/libra-css/images/logos/aws_logo_smile_1200x630.png"
+    (embed,) = message["embeds"]
+    assert embed["title"] == title
+    assert embed["color"] == colour
+    link = alerts.console_url(alarm["AlarmName"], region)
+    assert embed["url"] == link
+    assert embed["description"] == f"A [cloudwatch alarm]({link}) has posted to the SNS notification channel"
+    fields = {field["name"]: field["value"] for field in embed["fields"]}
+    assert fields["Event"] == alarm["NewStateReason"]
+    assert fields["State"] == f"{alarm['OldStateValue']} → {alarm['NewStateValue']}"
+    assert embed["timestamp"].startswith(alarm["StateChangeTime"][:19])
+
+
+def test_the_link_goes_to_the_alarms_own_region_with_the_name_encoded() -> None:
+    alarm = json.loads(load("threshold-alarm.json"))
+    alarm["AlarmName"] = "High 5xx (godbolt.org)/eu"
+    alarm["AlarmArn"] = "arn:aws:cloudwatch:eu-west-2:052730242331:alarm:High 5xx (godbolt.org)/eu"
+
+    (embed,) = discord.payload(alerts.parse_message(json.dumps(alarm)))["embeds"]
+
+    assert embed["url"] == (
+        "https://eu-west-2.console.aws.amazon.com/cloudwatch/home?region=eu-west-2"
+        "#alarmsV2:alarm/High%205xx%20%28godbolt.org%29%2Feu"
+    )
+    assert embed["footer"]["text"] == "052730242331 · eu-west-2"
+
+
+def test_a_null_description_is_shown_as_such() -> None:
+    (embed,) = discord.payload(alerts.parse_message(load("composite-null-description.json")))["embeds"]
+    fields = {field["name"]: field["value"] for field in embed["fields"]}
+    assert fields["Description"] == "(no description)"
+    assert fields["Rule"] == "ALARM(SiteTooSlow) OR ALARM(High5xx_godbolt.org)"
+    assert fields["Changed at"] == "2026-11-24 02:15:04 UTC"
+
+
+@pytest.mark.parametrize(
+    ("sample", "expected"),
+    [
+        ("threshold-alarm.json", "AWS/ApplicationELB RequestCount (SUM, 300 s)"),
+        ("extended-statistic-ok.json", "AWS/ApplicationELB TargetResponseTime (p90, 900 s)"),
+        ("anomaly-band-alarm.json", "e1 = ANOMALY_DETECTION_BAND(m1,10) (threshold)"),
+        ("metric-math-insufficient-data.json", "errors_once_over_threshold = IF(total_requests_per_5m > 100"),
+    ],
+)
+def test_the_metric_behind_an_alarm_is_described(sample: str, expected: str) -> None:
+    (embed,) = discord.payload(alerts.parse_message(load(sample)))["embeds"]
+    metric = next(field["value"] for field in embed["fields"] if field["name"] == "Metric")
+    assert expected in metric
+
+
+def test_an_elb_instance_event() -> None:
+    (embed,) = discord.payload(alerts.parse_message(load("elb-instance-event.json")))["embeds"]
+    assert embed["title"] == "ELB instance event: FailedHealthCheck"
+    assert "taken out of service" in embed["description"]
+    assert {"name": "Instance", "value": "i-016dea8095930f564", "inline": False} in embed["fields"]
+
+
+def test_plain_text_and_other_json_are_forwarded_whole() -> None:
+    (text,) = discord.payload(alerts.parse_message(load("plain-text.txt"), "Console test"))["embeds"]
+    assert text["title"] == "Console test"
+    assert text["description"] == load("plain-text.txt").strip()
+
+    (other,) = discord.payload(alerts.parse_message('{"source": "aws.ec2", "detail": [1, 2]}'))["embeds"]
+    assert other["title"] == "Alert"
+    assert other["description"].startswith("```json\n{\n")
+    assert '"source": "aws.ec2"' in other["description"]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "x" * 1_000_000,
+        "@everyone " * 5000,
+        "\U0001f525" * 5000,
+        "[" * 100_000,
+        json.dumps({"k" * 300: "v" * 5000, "nested": [[[["deep"]]]]}),
+        json.dumps({"AlarmName": "A" * 2000, "NewStateValue": "ALARM", "NewStateReason": "r" * 9000}),
+        json.dumps({"AlarmName": "x", "NewStateValue": "ALARM", "AlarmDescription": " \n\t "}),
+        '"```"' * 2000,
+        "",
+        "   ",
+        "null",
+        "[]",
+    ],
+    ids=[
+        "megabyte",
+        "everyone",
+        "emoji",
+        "deep",
+        "wide-json",
+        "huge-alarm",
+        "blank-desc",
+        "fences",
+        "empty",
+        "ws",
+        "null",
+        "list",
+    ],
+)
+def test_hostile_messages_still_give_one_valid_payload(message: str) -> None:
+    assert_fits_discord(discord.payload(alerts.parse_message(message)))
+
+
+def test_an_alarm_with_more_fields_than_fit_drops_from_the_end() -> None:
+    alert = alerts.Alert(title="t", description="d" * 5000, colour=1, fields=[(f"n{i}", "v" * 900) for i in range(40)])
+    message = discord.payload(alert)
+    assert_fits_discord(message)
+    assert message["embeds"][0]["fields"][0] == {"name": "n0", "value": "v" * 900, "inline": False}
+
+
+class Clock:
+    """A fake monotonic clock that advances only when the poster sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def poster(url: str, clock: Clock, **options: Any) -> discord.Webhook:
+    return discord.Webhook(url, sleep=clock.sleep, clock=clock, timeout=(1.0, 1.0), **options)
+
+
+MESSAGE = {"content": "real", "allowed_mentions": {"parse": []}}
+FALLBACK = {"content": "plain", "allowed_mentions": {"parse": []}}
+
+
+@pytest.mark.parametrize("reply", [Reply(200, {"id": "1"}), Reply(204), Reply(201, {})])
+def test_any_2xx_is_delivered(reply: Reply) -> None:
+    clock = Clock()
+    with WebhookReceiver() as receiver:
+        receiver.script = [reply]
+        poster(receiver.url, clock).post(MESSAGE, FALLBACK)
+    assert [post.json for post in receiver.posts] == [MESSAGE]
+    assert receiver.posts[0].path == "/api/webhooks/123/secret-token?wait=true"
+    assert receiver.posts[0].headers["Content-Type"] == "application/json"
+
+
+def test_wait_true_is_added_to_a_url_with_a_query() -> None:
+    clock = Clock()
+    with WebhookReceiver() as receiver:
+        poster(receiver.url + "?thread_id=42&wait=false", clock).post(MESSAGE)
+    assert receiver.posts[0].path == "/api/webhooks/123/secret-token?thread_id=42&wait=true"
+
+
+def test_a_429_waits_retry_after_then_retries() -> None:
+    clock = Clock()
+    with WebhookReceiver() as receiver:
+        receiver.script = [Reply(429, {"retry_after": 2.5, "global": False}), Reply(200, {"id": "1"})]
+        poster(receiver.url, clock).post(MESSAGE)
+    assert len(receiver.posts) == 2
+    assert clock.sleeps == [2.5]
+
+
+def test_a_429_asking_for_too_long_raises_at_once() -> None:
+    clock = Clock()
+    with WebhookReceiver() as receiver:
+        receiver.script = [Reply(429, {"retry_after": 600})]
+        with pytest.raises(discord.DeliveryError, match="rate limit"):
+            poster(receiver.url, clock).post(MESSAGE)
+    assert len(receiver.posts) == 1
+
+
+def test_5xx_and_hangs_are_retried_with_backoff_and_delivered_once() -> None:
+    clock = Clock()
+    with WebhookReceiver() as receiver:
+        receiver.script = [Reply(500), Reply(502), Reply(200, delay=1.5), Reply(204)]
+        poster(receiver.url, clock).post(MESSAGE)
+    assert len(receiver.posts) == 4
+    assert clock.sleeps == [0.5, 1.0, 2.0]
+
+
+def test_a_400_falls_back_once_to_the_plain_message() -> None:
+    clock = Clock()
+    with WebhookReceiver() as receiver:
+        receiver.script = [Reply(400, {"code": 50035, "message": "Invalid Form Body"}), Reply(200, {"id": "1"})]
+        poster(receiver.url, clock).post(MESSAGE, FALLBACK)
+    assert [post.json for post in receiver.posts] == [MESSAGE, FALLBACK]
+
+
+def test_a_400_for_the_fallback_too_raises() -> None:
+    clock = Clock()
+    with WebhookReceiver() as receiver:
+        receiver.script = [Reply(400, {"message": "bad"}), Reply(400, {"message": "still bad"})]
+        with pytest.raises(discord.DeliveryError, match="HTTP 400"):
+            poster(receiver.url, clock).post(MESSAGE, FALLBACK)
+    assert len(receiver.posts) == 2
+
+
+def test_a_deleted_webhook_is_not_retried() -> None:
+    clock = Clock()
+    with WebhookReceiver() as receiver:
+        receiver.script = [Reply(404, {"message": "Unknown Webhook", "code": 10015})]
+        with pytest.raises(discord.DeliveryError, match="HTTP 404"):
+            poster(receiver.url, clock).post(MESSAGE, FALLBACK)
+    assert len(receiver.posts) == 1
+    assert clock.sleeps == []
+
+
+def test_persistent_5xx_gives_up_and_raises() -> None:
+    clock = Clock()
+    with WebhookReceiver() as receiver:
+        receiver.script = [Reply(503)] * 10
+        with pytest.raises(discord.DeliveryError, match="not delivered after 4 attempts"):
+            poster(receiver.url, clock, max_attempts=4, deadline_seconds=1000).post(MESSAGE)
+    assert len(receiver.posts) == 4
+
+
+def test_the_deadline_bounds_the_retries() -> None:
+    clock = Clock()
+    with WebhookReceiver() as receiver:
+        receiver.script = [Reply(500)] * 10
+        with pytest.raises(discord.DeliveryError):
+            poster(receiver.url, clock, deadline_seconds=5).post(MESSAGE)
+    assert sum(clock.sleeps) <= 5
+
+
+def test_an_unreachable_webhook_raises_without_leaking_its_url() -> None:
+    clock = Clock()
+    url = f"http://127.0.0.1:{free_port()}/api/webhooks/1/very-secret-token"
+    with pytest.raises(discord.DeliveryError) as caught:
+        poster(url, clock, max_attempts=3).post(MESSAGE)
+    assert "ConnectionError" in str(caught.value)
+    assert "very-secret-token" not in str(caught.value)
+    assert clock.sleeps == [0.5, 1.0]
+
+
+def sns_event(client: Any, message: str, subject: str = "ALARM") -> dict[str, Any]:
+    return client.events.generate_sns_event(message=message, subject=subject)
+
+
+def test_an_alarm_published_to_the_topic_reaches_discord(client: Any, webhook: WebhookReceiver) -> None:
+    client.lambda_.invoke("forward_alert", sns_event(client, load("threshold-alarm.json")))
+
+    (post,) = webhook.posts
+    assert post.path.endswith("?wait=true")
+    assert post.json["embeds"][0]["title"] == "CloudWatch Alert - Traffic!"
+    assert_fits_discord(post.json)
+
+
+def test_plain_text_from_the_topic_reaches_discord(client: Any, webhook: WebhookReceiver) -> None:
+    client.lambda_.invoke("forward_alert", sns_event(client, "is the alert channel alive?", "Console test"))
+    (post,) = webhook.posts
+    assert post.json["embeds"][0]["description"] == "is the alert channel alive?"
+
+
+def test_an_alert_discord_refuses_raises_so_lambda_retries_it(client: Any, webhook: WebhookReceiver) -> None:
+    webhook.script = [Reply(404, {"message": "Unknown Webhook"})]
+    with pytest.raises(discord.DeliveryError):
+        client.lambda_.invoke("forward_alert", sns_event(client, "hello"))
+
+
+def test_no_webhook_configured_raises_a_clear_error(client: Any) -> None:
+    with pytest.raises(RuntimeError, match="neither WEBHOOK_URL nor WEBHOOK_URL_PARAMETER is set"):
+        client.lambda_.invoke("forward_alert", sns_event(client, "hello"))
+
+
+def test_the_url_comes_from_ssm_once_per_process(client: Any, boto: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    with WebhookReceiver() as receiver:
+        boto("ssm").put_parameter(Name="/admin/discord_webhook_url", Value=receiver.url, Type="SecureString")
+        monkeypatch.setenv("WEBHOOK_URL_PARAMETER", "/admin/discord_webhook_url")
+
+        client.lambda_.invoke("forward_alert", sns_event(client, "first"))
+        boto("ssm").delete_parameter(Name="/admin/discord_webhook_url")
+        client.lambda_.invoke("forward_alert", sns_event(client, "second"))
+
+    assert [post.json["embeds"][0]["description"] for post in receiver.posts] == ["first", "second"]

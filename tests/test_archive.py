@@ -1,0 +1,71 @@
+"""archive_stats: each SQS batch becomes one S3 object, and a failed write gets the batch redelivered."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+import app as stats_app
+from tests.support import archived_objects
+
+SOME_TIME = datetime(2020, 1, 2, 3, 4, 5, 12312, tzinfo=UTC)
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """The app's clock, stopped at SOME_TIME."""
+    monkeypatch.setattr(stats_app, "utc_now", lambda: SOME_TIME)
+    return SOME_TIME
+
+
+def invoke(client: Any, bodies: list[str]) -> Any:
+    event = client.events.generate_sqs_event(queue_name="CompilerExplorerStats", message_bodies=bodies)
+    return client.lambda_.invoke("archive_stats", event)
+
+
+def test_a_batch_becomes_one_object_with_the_bodies_in_order(
+    client: Any, bucket: str, boto: Any, frozen_clock: datetime
+) -> None:
+    invoke(client, ["first", "second", '{"a": "b"}'])
+
+    assert list(archived_objects(boto("s3"), bucket)) == [
+        ("stats/archive_stats-2020-01-02-03:04:05.012312.log", 'first\nsecond\n{"a": "b"}')
+    ]
+
+
+def test_the_key_names_the_function_lambda_runs() -> None:
+    from chalicelib.archive import object_key
+
+    assert object_key("compiler-explorer-stats-prod-archive_stats", SOME_TIME) == (
+        "stats/compiler-explorer-stats-prod-archive_stats-2020-01-02-03:04:05.012312.log"
+    )
+
+
+def test_an_empty_batch_writes_nothing(client: Any, bucket: str, boto: Any) -> None:
+    invoke(client, [])
+    assert list(archived_objects(boto("s3"), bucket)) == []
+
+
+def test_two_batches_in_the_same_microsecond_do_not_overwrite_each_other(
+    client: Any, bucket: str, boto: Any, frozen_clock: datetime
+) -> None:
+    invoke(client, ["one"])
+    invoke(client, ["two"])
+
+    assert list(archived_objects(boto("s3"), bucket)) == [
+        ("stats/archive_stats-2020-01-02-03:04:05.012312.log", "one"),
+        ("stats/archive_stats-2020-01-02-03:04:05.012313.log", "two"),
+    ]
+
+
+def test_a_failed_write_raises_so_sqs_delivers_the_batch_again(client: Any, boto: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("S3_BUCKET_NAME", "no-such-bucket")
+    with pytest.raises(ClientError, match="NoSuchBucket"):
+        invoke(client, ["kept"])
+
+
+def test_unicode_bodies_are_archived_as_utf8(client: Any, bucket: str, boto: Any) -> None:
+    invoke(client, ['{"value": "caf\u00e9 \u2603"}'])
+    ((_, text),) = archived_objects(boto("s3"), bucket)
+    assert text == '{"value": "caf\u00e9 \u2603"}'
