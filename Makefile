@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 STAGE ?= dev
 
-.PHONY: test lint format package deploy delete clean
+.PHONY: test lint format package deploy delete clean local
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 
 test: $(INSTALLED) lint
 	$(BIN)/pytest
+
+# The whole service on moto's AWS emulator, in the foreground (PORT, AWS_PORT: see local_stack/__init__.py).
+local: $(INSTALLED)
+	$(BIN)/python -m local_stack
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

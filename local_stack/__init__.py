@@ -1,0 +1,40 @@
+"""`make local`: the whole service on this machine, on moto's AWS emulator. Development only.
+
+Not part of the Lambda package (it lives outside ``chalicelib/``). Run it with ``make local``
+or ``.venv/bin/python -m local_stack``; it runs in the foreground until Ctrl-C or SIGTERM.
+
+Environment (all optional):
+
+    PORT=8000                    the API (Chalice's local server, stage "local")
+    AWS_PORT=5000                the emulator (moto's server); AWS_ENDPOINT_URL for boto3 and the AWS CLI
+    LOCAL_BATCH_WINDOW=5         seconds a stats batch may gather before archive_stats runs (production: 300)
+    LOCAL_VISIBILITY_TIMEOUT=30  seconds before a message a failed (or killed) handler held comes back
+    LOCAL_DRAIN_SECONDS=10       at most this long for the final flush when stopping
+    WEBHOOK_URL                  a real Discord webhook; unset, each Discord message is printed instead
+
+Processes: ``python -m local_stack`` (API, console webhook, supervision) starts
+``python -m local_stack.emulator PORT`` and ``python -m local_stack.events`` (the event
+runtime: SQS batches to ``archive_stats``, SNS notifications to ``forward_alert``, as Lambda
+would deliver them). Each child is in its own session and exits when the stack does.
+
+Printed lines other programs can rely on:
+
+    [stack] ready: API http://127.0.0.1:PORT, AWS emulator http://127.0.0.1:AWS_PORT
+    [events] runtime ready (pid N): ...
+
+Signals to the stack's process: SIGINT/SIGTERM stop it (API first, then the runtime archives
+what is still queued, then the emulator; within 20 s, exit code 0). SIGUSR1 restarts the event
+runtime after it has flushed what it holds. If the runtime dies (say, ``kill -9`` mid-batch),
+the stack starts a new one and the messages it held come back after the visibility timeout.
+
+From Python (tests, load and failure tests), ``local_stack.launcher`` does all of that:
+
+    from local_stack import launcher
+
+    with launcher.running(batch_window=1, visibility_timeout=5) as stack:  # free ports
+        stack.api_url, stack.aws_endpoint, stack.client("s3"), stack.output
+        old = stack.kill_runtime()                 # SIGKILL the event runtime
+        stack.wait_for_runtime(other_than=old)     # the replacement is polling
+        stack.restart_runtime()                    # or: a graceful restart (SIGUSR1)
+        assert stack.stop() == 0                   # SIGTERM to the group; flushes first
+"""

@@ -1,0 +1,5 @@
+import sys
+
+from local_stack.stack import main
+
+sys.exit(main())

@@ -1,0 +1,86 @@
+"""Publish a sample CloudWatch alarm to the alert topic in the emulator.
+
+``python -m local_stack.alarm [--endpoint-url URL] [--state ALARM|OK]``: the message is what
+CloudWatch publishes for production's ``SiteTooSlow`` alarm, so the forwarder formats it as
+it would a real one.
+"""
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib import settings
+from local_stack.options import ACCOUNT_ID, CREDENTIALS, HOST, REGION
+
+TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{settings.ALERT_TOPIC_NAME}"
+
+
+def site_too_slow(state: str, now: datetime) -> dict[str, Any]:
+    """The SiteTooSlow alarm (p90 of the load balancer's response time) entering ``state``."""
+    crossed = state == "ALARM"
+    return {
+        "AlarmName": "SiteTooSlow",
+        "AlarmDescription": "p90 response time of godbolt.org over 2 seconds",
+        "AWSAccountId": ACCOUNT_ID,
+        "AlarmConfigurationUpdatedTimestamp": "2026-01-12T10:02:11.404+0000",
+        "NewStateValue": state,
+        "NewStateReason": (
+            f"Threshold Crossed: 1 out of the last 1 datapoints [{2.73 if crossed else 0.41} "
+            f"({now:%d/%m/%y %H:%M:%S})] was {'greater' if crossed else 'not greater'} than the threshold (2.0)."
+        ),
+        "StateChangeTime": now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000",
+        "Region": "US East (N. Virginia)",
+        "AlarmArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT_ID}:alarm:SiteTooSlow",
+        "OldStateValue": "OK" if crossed else "ALARM",
+        "OKActions": [],
+        "AlarmActions": [TOPIC_ARN],
+        "InsufficientDataActions": [],
+        "Trigger": {
+            "MetricName": "TargetResponseTime",
+            "Namespace": "AWS/ApplicationELB",
+            "StatisticType": "ExtendedStatistic",
+            "ExtendedStatistic": "p90",
+            "Unit": None,
+            "Dimensions": [{"value": "app/GccExplorerApp/0a1b2c3d4e5f6789", "name": "LoadBalancer"}],
+            "Period": 60,
+            "EvaluationPeriods": 1,
+            "DatapointsToAlarm": 1,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Threshold": 2.0,
+            "TreatMissingData": "missing",
+            "EvaluateLowSampleCountPercentile": "",
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    default_endpoint = os.environ.get("AWS_ENDPOINT_URL") or f"http://{HOST}:{os.environ.get('AWS_PORT') or 5000}"
+    parser = argparse.ArgumentParser(prog="python -m local_stack.alarm", description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint-url", default=default_endpoint, help="the emulator (default: %(default)s)")
+    parser.add_argument("--state", choices=["ALARM", "OK", "INSUFFICIENT_DATA"], default="ALARM")
+    args = parser.parse_args(argv)
+
+    import boto3
+
+    sns = boto3.client(
+        "sns",
+        endpoint_url=args.endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    alarm = site_too_slow(args.state, datetime.now(UTC))
+    response = sns.publish(
+        TopicArn=TOPIC_ARN,
+        Subject=f'{args.state}: "SiteTooSlow" in US East (N. Virginia)',
+        Message=json.dumps(alarm),
+    )
+    print(f"published {args.state} for SiteTooSlow to {TOPIC_ARN} (message id {response['MessageId']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

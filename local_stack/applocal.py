@@ -1,0 +1,20 @@
+"""Loading the app as ``chalice local`` does: the project's ``app.py`` with a stage's config."""
+
+from pathlib import Path
+
+from chalice import Chalice
+from chalice.cli.factory import CLIFactory
+from chalice.config import Config
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def load(stage: str) -> tuple[Chalice, Config]:
+    """The Chalice app and the stage's config, without touching ``os.environ``.
+
+    ``chalice local`` copies the stage's variables into the environment while loading; the
+    stack sets the environment itself (``stack.environment``), so the factory gets a
+    throwaway mapping to write to.
+    """
+    config = CLIFactory(str(PROJECT_DIR), environ={}).create_config_obj(chalice_stage_name=stage)
+    return config.chalice_app, config

@@ -1,0 +1,361 @@
+"""`python -m local_stack`: emulator, resources, seed data, event runtime and API, in that order.
+
+Processes: this one (the API on Chalice's local server, the console webhook, supervision),
+the emulator (``local_stack.emulator``) and the event runtime (``local_stack.events``). The
+children run in sessions of their own and end when this process's pipes to them close, so
+Ctrl-C or SIGTERM to this process group reaches only this process, which then stops things
+in the order that loses nothing: the API, then the runtime (which flushes the queues into
+the archive), then the emulator.
+"""
+
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from chalice.app import SQSEventConfig
+
+from chalicelib import settings
+from local_stack import applocal, children, resources, seed
+from local_stack.api import ApiServer
+from local_stack.options import ACCOUNT_ID, CREDENTIALS, HOST, REGION, STAGE, WEBHOOK_PARAMETER, OptionError, Options
+from local_stack.webhook_printer import WebhookPrinter
+
+logger = logging.getLogger("local_stack.stack")
+
+READY_LINE = "ready: API {api}, AWS emulator {aws}"  # the launcher waits for this line
+RUNTIME_READY = re.compile(r"\[events\] runtime ready \(pid (\d+)\)")
+STARTUP_SECONDS = 60
+API_GRACE_SECONDS = 2.0
+RUNTIME_FLUSH_START_SECONDS = 5.0
+EMULATOR_STOP_SECONDS = 2.0
+# A runtime that keeps dying is restarted less and less often, as Lambda backs off too.
+RESTART_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+HEALTHY_SECONDS = 30.0
+_FOREIGN_AWS_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+class StartupError(RuntimeError):
+    """The stack could not start; the message says why, and no traceback is needed."""
+
+
+class Child:
+    """A child process in its own session: stdin is its lifeline, its output is relayed to ours."""
+
+    def __init__(self, module: str, *args: str, on_line: Callable[[str], None] | None = None) -> None:
+        self.module = module
+        self._args = args
+        self._on_line = on_line
+        self.process: subprocess.Popen[str] | None = None
+        self._relay: threading.Thread | None = None
+
+    def start(self) -> "Child":
+        self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+            [sys.executable, "-m", self.module, *self._args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=applocal.PROJECT_DIR,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", children.LIFELINE: "stdin"},
+            start_new_session=True,
+        )
+        self._relay = threading.Thread(target=self._copy_output, args=(self.process.stdout,), daemon=True)
+        self._relay.start()
+        return self
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid if self.process else 0
+
+    def exited(self) -> int | None:
+        """The exit code (negative: the signal that ended it), or None while it runs."""
+        return self.process.poll() if self.process else None
+
+    def stop(self, timeout: float) -> int | None:
+        """SIGTERM, up to ``timeout`` seconds to finish, then SIGKILL; the exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                logger.warning("%s did not stop within %.0f s; killing it", self.module, timeout)
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdin:
+            self.process.stdin.close()
+        if self._relay:
+            self._relay.join(timeout=2)
+        return self.process.returncode
+
+    def _copy_output(self, stream: IO[str]) -> None:
+        for line in stream:
+            sys.stdout.write(line)
+            if self._on_line:
+                self._on_line(line)
+        stream.close()
+
+
+class Stack:
+    def __init__(self, options: Options, stopping: threading.Event) -> None:
+        self.options = options
+        self.stopping = stopping
+        self.exit_code = 0
+        self.emulator: Child | None = None
+        self.runtime: Child | None = None
+        self.api: ApiServer | None = None
+        self.printer: WebhookPrinter | None = None
+        self.resources: resources.Resources | None = None
+        self._runtime_ready = threading.Event()
+
+    # Starting
+
+    def start(self) -> bool:
+        """Bring everything up; False if a stop was asked for on the way."""
+        options = self.options
+        for name, port in (("AWS_PORT", options.aws_port), ("PORT", options.port)):
+            _require_free_port(name, port)
+        app, config = applocal.load(STAGE)
+        os.environ.update(self._environment(config.environment_variables))
+        self.emulator = Child("local_stack.emulator", str(options.aws_port)).start()
+        self._wait_for(lambda: _accepts(options.aws_port), self.emulator, "the AWS emulator")
+        if self.stopping.is_set():
+            return False
+
+        webhook_url = os.environ.get("WEBHOOK_URL", "").strip()
+        if not webhook_url:
+            self.printer = WebhookPrinter().start()
+            webhook_url = self.printer.url
+        client = _client_factory()
+        self.resources = resources.provision(client, app, options, webhook_url)
+        os.environ["SQS_STATS_QUEUE"] = self.resources.stats_queue_url
+        items = seed.history(datetime.now(UTC))
+        seed.write(client("dynamodb"), self.resources.table, items)
+        logger.info("seeded %s with %d builds of %d compilers", self.resources.table, len(items), len(_names(items)))
+        if self.stopping.is_set():
+            return False
+
+        self.start_runtime()
+        self._wait_for(self._runtime_ready.is_set, self.runtime, "the event runtime")
+        if self.stopping.is_set():
+            return False
+        try:
+            self.api = ApiServer(app, config, HOST, options.port).start()
+        except OSError as error:
+            raise StartupError(f"cannot serve the API on {HOST}:{options.port}: {error}") from None
+        logger.info(READY_LINE.format(api=options.api_url, aws=options.aws_endpoint))
+        print(self.banner(app, self.resources, sorted(_names(items))), flush=True)
+        return True
+
+    def start_runtime(self) -> Child:
+        self._runtime_ready.clear()
+        self.runtime = Child("local_stack.events", on_line=self._watch_runtime).start()
+        return self.runtime
+
+    def _watch_runtime(self, line: str) -> None:
+        if RUNTIME_READY.search(line):
+            self._runtime_ready.set()
+
+    def _environment(self, stage_variables: dict[str, str]) -> dict[str, str]:
+        """The stage's variables, with what makes every AWS call go to the emulator on top."""
+        for name in _FOREIGN_AWS_VARIABLES:
+            os.environ.pop(name, None)
+        queue = f"{self.options.aws_endpoint}/{ACCOUNT_ID}/{settings.STATS_QUEUE_NAME}"
+        return {
+            **stage_variables,
+            **CREDENTIALS,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL": self.options.aws_endpoint,
+            "AWS_EMF_ENVIRONMENT": "Local",
+            "SQS_STATS_QUEUE": queue,
+            "WEBHOOK_URL_PARAMETER": WEBHOOK_PARAMETER,
+        }
+
+    def _wait_for(self, ready: Callable[[], bool], child: Child, what: str, seconds: float = STARTUP_SECONDS) -> bool:
+        """Wait until ready; False if it took too long or (while starting) a stop was asked for."""
+        deadline = time.monotonic() + seconds
+        starting = not self.stopping.is_set()
+        while not ready():
+            code = child.exited()
+            if code is not None:
+                raise StartupError(f"{what} exited during startup ({_describe_exit(code)}); see its output above")
+            if time.monotonic() > deadline:
+                if starting:
+                    raise StartupError(f"{what} was not ready within {seconds:.0f} s")
+                return False
+            if starting and self.stopping.is_set():
+                return False
+            time.sleep(0.05)
+        return True
+
+    # Running
+
+    def supervise(self, restart_requested: threading.Event) -> None:
+        """Until asked to stop: restart the event runtime when it dies or on SIGUSR1."""
+        started = time.monotonic()
+        failures = 0
+        emulator, runtime = self.emulator, self.runtime
+        if emulator is None or runtime is None:
+            return
+        while not self.stopping.wait(0.2):
+            code = emulator.exited()
+            if code is not None:
+                logger.error("the AWS emulator exited (%s); stopping", _describe_exit(code))
+                self.exit_code = 1
+                return
+            if restart_requested.is_set():
+                restart_requested.clear()
+                logger.info("restarting the event runtime (SIGUSR1)")
+                runtime.stop(self.options.drain_seconds + 2)
+                runtime = self.start_runtime()
+                started, failures = time.monotonic(), 0
+                continue
+            code = runtime.exited()
+            if code is None:
+                continue
+            failures = 0 if time.monotonic() - started > HEALTHY_SECONDS else failures + 1
+            delay = RESTART_BACKOFF[min(failures, len(RESTART_BACKOFF) - 1)]
+            logger.warning(
+                "the event runtime exited (%s); a new one starts in %.0f s, as Lambda would start a new instance",
+                _describe_exit(code),
+                delay,
+            )
+            runtime.stop(0)
+            if self.stopping.wait(delay):
+                return
+            runtime = self.start_runtime()
+            started = time.monotonic()
+
+    # Stopping
+
+    def stop(self) -> None:
+        """API first, then the runtime flushes the queues, then the emulator goes."""
+        if self.api:
+            left = self.api.stop(API_GRACE_SECONDS)
+            if left:
+                logger.warning("%d request(s) still in progress after %.0f s", left, API_GRACE_SECONDS)
+        if self.resources and self.emulator and self.emulator.exited() is None:
+            if self.runtime is None or self.runtime.exited() is not None:
+                # Between restarts nobody is polling: a fresh runtime does the final flush.
+                runtime = self.start_runtime()
+                try:
+                    self._wait_for(
+                        self._runtime_ready.is_set, runtime, "the event runtime", RUNTIME_FLUSH_START_SECONDS
+                    )
+                except StartupError as error:
+                    logger.warning("no final flush: %s", error)
+            logger.info("stopping: archiving what is still queued")
+            self.runtime.stop(self.options.drain_seconds + 2)
+        if self.printer:
+            self.printer.stop()
+        if self.emulator:
+            self.emulator.stop(EMULATOR_STOP_SECONDS)
+        logger.info("stopped")
+
+    def banner(self, app: Any, found: resources.Resources, compilers: list[str]) -> str:
+        options = self.options
+        api, aws = options.api_url, options.aws_endpoint
+        batch = next(s for s in app.event_sources if isinstance(s, SQSEventConfig))
+        window = min(options.batch_window, batch.maximum_batching_window_in_seconds)
+        webhook = "printed here (WEBHOOK_URL is not set)" if self.printer else "WEBHOOK_URL"
+        boto3_example = (
+            f"import boto3; s3 = boto3.client('s3', endpoint_url='{aws}'); "
+            f"print([o['Key'] for o in s3.list_objects_v2(Bucket='{found.bucket}').get('Contents', [])])"
+        )
+        return f"""
+Compiler Explorer stats and alerts, running locally (stage "{STAGE}", AWS emulated by moto, no AWS account).
+
+  API           {api}    front end: pageloadUrl={api}/pageload
+  AWS emulator  {aws}    region {REGION}, any credentials (e.g. testing/testing)
+  page loads    queue {settings.STATS_QUEUE_NAME} -> archive_stats, up to {batch.batch_size} a batch, \
+every {window:g} s -> s3://{found.bucket}/stats/
+  alerts        topic {found.alert_topic_arn} -> forward_alert -> Discord: {webhook}
+  builds        table {found.table}: {", ".join(compilers)}
+
+Try:
+  curl -X POST '{api}/pageload?icons=intel,jetbrains'
+  curl {api}/compiler-build/gcc
+  .venv/bin/python -m local_stack.alarm --endpoint-url {aws}
+
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={REGION}
+  aws --endpoint-url {aws} s3 ls s3://{found.bucket}/stats/
+  aws --endpoint-url {aws} sns publish --topic-arn {found.alert_topic_arn} --message 'Hello from the AWS CLI'
+  .venv/bin/python -c "{boto3_example}"
+
+Ctrl-C stops everything; what is still queued is archived first.
+"""
+
+
+def main() -> int:
+    stopping, restart_requested = threading.Event(), threading.Event()
+    signals: list[int] = []
+
+    def on_stop(signum: int, frame: object) -> None:
+        signals.append(signum)
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGUSR1, lambda signum, frame: restart_requested.set())
+    children.log_to_stdout("stack", {"chalicelib": "api", "local_stack.api": "api", "local_stack.discord": "discord"})
+    try:
+        options = Options.from_env()
+    except OptionError as error:
+        logger.error("%s", error)
+        return 2
+
+    stack = Stack(options, stopping)
+    try:
+        if stack.start():
+            stack.supervise(restart_requested)
+    except StartupError as error:
+        logger.error("%s", error)
+        stack.exit_code = 2
+    finally:
+        if signals:
+            logger.info("%s received", signal.Signals(signals[0]).name)
+        stack.stop()
+    return stack.exit_code
+
+
+def _client_factory() -> Callable[[str], Any]:
+    import boto3
+
+    session = boto3.session.Session()
+    return lambda service: session.client(service, region_name=REGION)
+
+
+def _require_free_port(name: str, port: int) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            raise StartupError(f"{HOST}:{port} is in use: set {name} to a free port") from None
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _describe_exit(code: int) -> str:
+    return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+
+
+def _names(items: list[dict[str, Any]]) -> set[str]:
+    return {item["compiler"] for item in items}
