@@ -1,0 +1,108 @@
+"""`python -m benchmarks [--quick] [--output FILE]`: every row, one table, and results.json.
+
+Full mode is `make bench` (a few minutes on 2 cores); ``--quick`` runs a few iterations of
+each row, for the smoke test in `make test`, whose assertions are structural only.
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks import aws_setup, report
+from benchmarks.emulator import Emulator
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+# (steady calls per variant per case: page load, build lookup; warm-up calls; cold-start
+# processes per target; throughput clients and page loads per client)
+FULL = {"pageload_calls": 200, "build_calls": 100, "warm_up": 20, "cold_runs": 11, "clients": 4, "per_client": 100}
+QUICK = {"pageload_calls": 5, "build_calls": 5, "warm_up": 2, "cold_runs": 1, "clients": 2, "per_client": 3}
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "moto": metadata.version("moto"),
+        "boto3": metadata.version("boto3"),
+        "chalice": metadata.version("chalice"),
+    }
+
+
+def run(settings: dict[str, int], package: bool, throughput: bool) -> dict[str, Any]:
+    results: dict[str, Any] = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
+    started = time.perf_counter()
+    with Emulator() as emulator:
+        aws_setup.set_environment(emulator.endpoint)
+        # Imported only now: aws-embedded-metrics reads AWS_EMF_ENVIRONMENT when first imported.
+        from benchmarks import coldstart, steady
+
+        print("row 1: page loads ...", file=sys.stderr, flush=True)
+        results["pageload"] = steady.pageload_rows(emulator, settings["pageload_calls"], settings["warm_up"])
+        print("row 2: build lookups ...", file=sys.stderr, flush=True)
+        results["build"] = steady.build_rows(emulator, settings["build_calls"], settings["warm_up"])
+        print("row 3: cold starts ...", file=sys.stderr, flush=True)
+        first = results["build"][0]
+        results["coldstart"] = coldstart.coldstart_rows(settings["cold_runs"], first["expected"], first["history"])
+    if package:
+        from benchmarks.package import package_row
+
+        print("row 4: chalice package ...", file=sys.stderr, flush=True)
+        results["package"] = package_row()
+    if throughput:
+        from benchmarks.throughput import throughput_row
+
+        print("row 5: local stack throughput ...", file=sys.stderr, flush=True)
+        results["throughput"] = throughput_row(settings["clients"], settings["per_client"])
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few iterations of each row (the smoke test)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help=f"where to write the results (default {RESULTS})")
+    parser.add_argument("--no-package", action="store_true", help="skip row 4 (chalice package)")
+    parser.add_argument("--no-throughput", action="store_true", help="skip row 5 (the local stack)")
+    args = parser.parse_args(argv)
+
+    settings = QUICK if args.quick else FULL
+    results = run(settings, package=not args.no_package, throughput=not args.no_throughput)
+    results["mode"] = "quick" if args.quick else "full"
+    results["settings"] = settings
+    found = report.targets(results)
+    results["targets"] = report.as_json(found)
+    results["table"] = report.table(results)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+
+    info = results["machine"]
+    print(
+        f"\n{info['nproc']} × {info['cpu_model']}, Python {info['python']}, moto {info['moto']}; "
+        f"{results['mode']} run, {results['seconds']} s\n"
+    )
+    print(results["table"])
+    print("\nTargets:\n" + report.target_lines(found))
+    print(f"\nwritten to {args.output}")
+    missed = [t.name for t in found if t.kind == "structural" and not t.met]
+    if missed:
+        print(f"\n{len(missed)} structural target(s) missed", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

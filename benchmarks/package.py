@@ -1,0 +1,112 @@
+"""Row 4: the deployment zip ``chalice package`` builds, and what it is made of.
+
+Each file in the zip is put down to the distribution whose ``RECORD`` lists it; the rest is the
+app itself (``app.py``, ``chalicelib/``) and Chalice's small runtime. The distributions found
+are compared with what ``requirements.txt`` needs (its packages and their dependencies, as the
+installed metadata declares them).
+"""
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections import defaultdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNTIME_SDK = {"boto3", "botocore", "s3transfer", "jmespath"}
+APP = "app (app.py, chalicelib/)"
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def required_distributions(requirements: Path = ROOT / "requirements.txt") -> set[str]:
+    """requirements.txt's distributions and, transitively, their dependencies on this platform."""
+    pending = [
+        Requirement(line.split("#", 1)[0].strip())
+        for line in requirements.read_text().splitlines()
+        if line.split("#", 1)[0].strip()
+    ]
+    found: set[str] = set()
+    while pending:
+        requirement = pending.pop()
+        name = _normalise(requirement.name)
+        if name in found:
+            continue
+        found.add(name)
+        for declared in metadata.requires(requirement.name) or []:
+            dependency = Requirement(declared)
+            if dependency.marker is None or dependency.marker.evaluate({"extra": ""}):
+                pending.append(dependency)
+    return found
+
+
+def analyse(zip_path: Path) -> dict[str, Any]:
+    """Total size, size per distribution (compressed and not), and the checks on its contents."""
+    with zipfile.ZipFile(zip_path) as archive:
+        entries = archive.infolist()
+        owner: dict[str, str] = {}
+        for entry in entries:
+            parts = entry.filename.split("/")
+            if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "RECORD":
+                dist = _normalise(parts[0].removesuffix(".dist-info").rsplit("-", 1)[0])
+                for line in archive.read(entry).decode().splitlines():
+                    owner[line.split(",", 1)[0]] = dist
+    groups: dict[str, dict[str, int]] = defaultdict(lambda: {"zipped_bytes": 0, "unzipped_bytes": 0, "files": 0})
+    for entry in entries:
+        if entry.is_dir():
+            continue
+        top = entry.filename.split("/", 1)[0]
+        if entry.filename in owner:
+            group = owner[entry.filename]
+        elif entry.filename == "app.py" or top == "chalicelib":
+            group = APP
+        elif top == "chalice":
+            group = "chalice (runtime)"
+        else:
+            group = f"unowned: {top}"
+        groups[group]["zipped_bytes"] += entry.compress_size
+        groups[group]["unzipped_bytes"] += entry.file_size
+        groups[group]["files"] += 1
+    distributions = {name for name in groups if name != APP and not name.startswith(("chalice", "unowned"))}
+    required = required_distributions()
+    tops = {entry.filename.split("/", 1)[0].removesuffix(".py") for entry in entries}
+    return {
+        "zip_bytes": zip_path.stat().st_size,
+        "unzipped_bytes": sum(group["unzipped_bytes"] for group in groups.values()),
+        "parts": dict(sorted(groups.items(), key=lambda item: -item[1]["zipped_bytes"])),
+        "aws_sdk_in_zip": sorted((tops | distributions) & RUNTIME_SDK),
+        "beyond_requirements": sorted(distributions - required),
+        "required_but_missing": sorted(required - distributions),
+        "unowned_files": sorted(name for name in groups if name.startswith("unowned")),
+    }
+
+
+def package_row(stage: str = "dev") -> dict[str, Any]:
+    """Run ``chalice package`` into a temporary folder and take the zip apart."""
+    with tempfile.TemporaryDirectory(prefix="bench-package-") as out:
+        env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+        started = time.perf_counter()
+        built = subprocess.run(  # noqa: S603 (the venv's own chalice)
+            [str(Path(sys.executable).parent / "chalice"), "package", "--stage", stage, out],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if built.returncode != 0:
+            raise RuntimeError(f"chalice package failed:\n{built.stdout[-2000:]}\n{built.stderr[-2000:]}")
+        return {"stage": stage, "package_seconds": round(time.perf_counter() - started, 1)} | analyse(
+            Path(out) / "deployment.zip"
+        )
