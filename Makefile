@@ -20,6 +20,12 @@ test: $(INSTALLED) lint
 local: $(INSTALLED)
 	$(BIN)/python -m local_stack
 
+# This project beside the seed's strategy on its own moto server (a few minutes): prints one
+# table and writes benchmarks/results.json. `make test` runs a quick mode of it.
+.PHONY: bench
+bench: $(INSTALLED)
+	$(BIN)/python -m benchmarks
+
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
