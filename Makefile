@@ -6,19 +6,25 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 STAGE ?= dev
 
-.PHONY: test lint format package deploy delete clean local
+.PHONY: test lint format package deploy delete clean local browser
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-test: $(INSTALLED) lint
+test: $(INSTALLED) browser lint
 	$(BIN)/pytest
 
 # The whole service on moto's AWS emulator, in the foreground (PORT, AWS_PORT: see local_stack/__init__.py).
 local: $(INSTALLED)
 	$(BIN)/python -m local_stack
+
+# Headless Chromium for tests/test_browser.py, from Debian's packages (Playwright's own browser
+# download does not work here); installed once, when missing.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
 
 # This project beside the seed's strategy on its own moto server (a few minutes): prints one
 # table and writes benchmarks/results.json. `make test` runs a quick mode of it.

@@ -1,0 +1,280 @@
+"""`make local`, started as a subprocess on free ports, checked through what reaches the emulator.
+
+One stack serves most tests (archive, builds, alerts, a failed batch, a killed runtime) and is
+stopped with SIGINT (Ctrl-C) at the end; a second one is stopped with SIGTERM while it holds a
+batch, and the emulator's own request recording shows what the final flush wrote to S3.
+"""
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.parse
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import requests
+
+from local_stack import launcher
+from tests.local_stack_helpers import (
+    ARCHIVE_KEY,
+    ARCHIVE_TIMEOUT,
+    BATCH_WINDOW,
+    BUCKET,
+    archive,
+    body,
+    check_page_load,
+    eventually,
+    expected_build,
+    history,
+    unique_sponsors,
+)
+from tests.support import WebhookReceiver
+
+EVENTS = Path(__file__).parent / "events"
+VISIBILITY_TIMEOUT = 4
+# Discord's limits (production.md), restated so that the check does not trust the code under test.
+EMBED_LIMITS = {"title": 256, "description": 4096, "footer": 2048}
+STOP_SECONDS = 20  # the issue's bound for Ctrl-C / SIGTERM
+
+
+@pytest.fixture(scope="module")
+def webhook() -> Iterator[WebhookReceiver]:
+    """A local stand-in for Discord, given to the stack as WEBHOOK_URL."""
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def stack(webhook: WebhookReceiver) -> Iterator[launcher.StackProcess]:
+    """`python -m local_stack` on free ports, stopped with Ctrl-C's SIGINT when the module is done."""
+    with launcher.running(
+        batch_window=BATCH_WINDOW, visibility_timeout=VISIBILITY_TIMEOUT, webhook_url=webhook.url
+    ) as s:
+        yield s
+        code = s.stop(signal.SIGINT, timeout=STOP_SECONDS)
+    assert code == 0, s.output[-3000:]
+    assert "Traceback" not in s.output.split("SIGINT received", 1)[-1]
+
+
+def test_page_load_reaches_the_archive_byte_exact(stack: launcher.StackProcess) -> None:
+    sponsors = unique_sponsors(3)
+    before = datetime.now(UTC)
+    response = requests.post(f"{stack.api_url}/pageload", params={"icons": ",".join(sponsors)}, timeout=10)
+    after = datetime.now(UTC)
+    assert (response.status_code, response.text) == (200, "Ok")
+
+    s3 = stack.client("s3")
+    objects = eventually(
+        lambda: (found := archive(s3)) and any(sponsors[-1].encode() in data for data in found.values()) and found,
+        ARCHIVE_TIMEOUT,
+        "the page load archived under stats/",
+    )
+    check_page_load(objects, sponsors, before, after)
+
+
+@pytest.mark.parametrize(
+    "compiler", ["gcc", "clang", "clang.thephd.dev", "clang_p2996", "SPIRV-Tools", "circle", "never-built"]
+)
+def test_build_query_answers_from_the_seeded_history(stack: launcher.StackProcess, compiler: str) -> None:
+    items = history(stack.client("dynamodb"), compiler)
+    newest_ok = next((item for item in items if item["status"]["S"] == "OK"), None)
+
+    response = requests.get(f"{stack.api_url}/compiler-build/{compiler}", timeout=10)
+
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert response.json() == {
+        "last_success": expected_build(newest_ok),
+        "last_build": expected_build(items[0] if items else None),
+    }
+
+
+def test_seeded_history_has_the_cases_the_api_must_handle(stack: launcher.StackProcess) -> None:
+    dynamodb = stack.client("dynamodb")
+    for compiler in ("gcc", "clang", "clang.thephd.dev"):
+        assert len(history(dynamodb, compiler)) >= 100, compiler
+    streak = history(dynamodb, "clang_p2996")
+    first_ok = next(n for n, item in enumerate(streak) if item["status"]["S"] == "OK")
+    assert first_ok > 100, "clang_p2996 needs more than 100 non-OK builds newer than its newest OK one"
+    assert all(item["status"]["S"] != "OK" for item in history(dynamodb, "SPIRV-Tools"))
+    assert any("github_run_id" not in item for item in history(dynamodb, "circle"))
+    for item in streak[:3] + history(dynamodb, "circle")[:1]:
+        datetime.strptime(item["timestamp"]["S"], "%Y-%m-%dT%H:%M:%S+00:00")  # `date -u -Iseconds`
+        assert item["path"]["S"] == "" or item["path"]["S"].startswith("s3://")
+        assert item["status"]["S"] in {"OK", "FAILED", "SKIPPED"}
+
+
+def test_published_alarm_reaches_the_webhook_as_a_discord_message(
+    stack: launcher.StackProcess, webhook: WebhookReceiver
+) -> None:
+    alarm = json.loads((EVENTS / "threshold-alarm.json").read_text())
+    already = len(webhook.posts)
+    stack.client("sns").publish(
+        TopicArn="arn:aws:sns:us-east-1:123456789012:CompilerExplorerAlert",
+        Subject=f'ALARM: "{alarm["AlarmName"]}"',
+        Message=json.dumps(alarm),
+    )
+
+    posts = eventually(lambda: webhook.posts[already:], ARCHIVE_TIMEOUT, "a post to the webhook")
+    assert len(posts) == 1
+    post = posts[0]
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(post.path).query)["wait"] == ["true"]
+    assert post.headers["Content-Type"] == "application/json"
+    message = post.json
+    assert message["allowed_mentions"] == {"parse": []}
+    assert 1 <= len(message["embeds"]) <= 10
+    embed = message["embeds"][0]
+    # Recognised as a CloudWatch alarm (not shown as text): it links to the alarm in the console.
+    assert embed["url"].endswith(f"alarm/{alarm['AlarmName']}")
+    for name, limit in EMBED_LIMITS.items():
+        text = embed[name]["text"] if name == "footer" else embed[name]
+        assert 0 < len(text) <= limit
+    assert len(embed["fields"]) <= 25
+    assert all(0 < len(f["name"]) <= 256 and 0 < len(f["value"]) <= 1024 for f in embed["fields"])
+
+
+def test_failed_batch_comes_back_and_is_archived(stack: launcher.StackProcess) -> None:
+    s3, sqs = stack.client("s3"), stack.client("sqs")
+    queue_url = sqs.get_queue_url(QueueName="CompilerExplorerStats")["QueueUrl"]
+    # Without its bucket the archiver's PutObject fails, as it would if S3 refused the write.
+    for key in archive(s3):
+        s3.delete_object(Bucket=BUCKET, Key=key)
+    s3.delete_bucket(Bucket=BUCKET)
+    mark = len(stack.lines)
+    sponsors = unique_sponsors(2)
+    before = datetime.now(UTC)
+    try:
+        response = requests.post(f"{stack.api_url}/pageload", params={"icons": ",".join(sponsors)}, timeout=10)
+        after = datetime.now(UTC)
+        assert response.status_code == 200
+        stack.wait_for_line(r"\[events\] archive_stats failed", ARCHIVE_TIMEOUT, after=mark)
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+        assert int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 3, "the failed batch must stay queued"
+    finally:
+        s3.create_bucket(Bucket=BUCKET)
+
+    objects = eventually(
+        lambda: (found := archive(s3)) and found, VISIBILITY_TIMEOUT + ARCHIVE_TIMEOUT, "the batch archived on retry"
+    )
+    check_page_load(objects, sponsors, before, after)
+
+
+def test_a_killed_event_runtime_is_replaced(stack: launcher.StackProcess) -> None:
+    old = stack.kill_runtime()
+    new = stack.wait_for_runtime(other_than=old)
+    assert new != old
+    sponsors = unique_sponsors(1)
+    before = datetime.now(UTC)
+    requests.post(f"{stack.api_url}/pageload", params={"icons": sponsors[0]}, timeout=10).raise_for_status()
+    after = datetime.now(UTC)
+
+    s3 = stack.client("s3")
+    objects = eventually(
+        lambda: (found := archive(s3)) and any(sponsors[0].encode() in data for data in found.values()) and found,
+        ARCHIVE_TIMEOUT,
+        "the page load archived by the new runtime",
+    )
+    check_page_load(objects, sponsors, before, after)
+
+
+def test_sigterm_flushes_the_queue_into_the_archive_and_exits_0(tmp_path: Path) -> None:
+    recording = tmp_path / "emulator-requests.jsonl"
+    # A window far longer than the test: only the final flush can archive these page loads.
+    stack = launcher.start(
+        batch_window=60,
+        visibility_timeout=120,
+        env={"MOTO_ENABLE_RECORDING": "true", "MOTO_RECORDER_FILEPATH": str(recording)},
+    )
+    try:
+        sponsors = unique_sponsors(4)
+        for sponsor in sponsors:
+            requests.post(f"{stack.api_url}/pageload", params={"icons": sponsor}, timeout=10).raise_for_status()
+        sqs = stack.client("sqs")
+        queue_url = sqs.get_queue_url(QueueName="CompilerExplorerStats")["QueueUrl"]
+        eventually(
+            lambda: (
+                sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"][
+                    "ApproximateNumberOfMessagesNotVisible"
+                ]
+                == "8"
+            ),
+            ARCHIVE_TIMEOUT,
+            "the runtime holding the batch",
+        )
+        assert archive(stack.client("s3")) == {}
+
+        # The alarm command the banner prints; with no WEBHOOK_URL the Discord message is printed.
+        subprocess.run(
+            [sys.executable, "-m", "local_stack.alarm", "--endpoint-url", stack.aws_endpoint],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        stack.wait_for_line(r'"title": "CloudWatch Alert - SiteTooSlow!"', ARCHIVE_TIMEOUT)
+        emulator_pid, runtime_pid = _emulator_pid(stack), stack.runtime_pid
+    finally:
+        code = stack.stop(signal.SIGTERM, timeout=STOP_SECONDS)
+
+    assert code == 0, stack.output[-3000:]
+    after_signal = stack.output.split("SIGTERM received", 1)[1]
+    assert "Traceback" not in after_signal
+    assert "archived 8 messages" in after_signal
+    for pid in (emulator_pid, runtime_pid):
+        assert not Path(f"/proc/{pid}").exists(), f"process {pid} left behind"
+
+    # What the emulator was sent: one PutObject under stats/ with all eight lines.
+    puts = [
+        entry
+        for entry in map(json.loads, recording.read_text().splitlines())
+        if entry["method"] == "PUT" and urllib.parse.urlsplit(entry["url"]).path.startswith(f"/{BUCKET}/stats/")
+    ]
+    assert len(puts) == 1
+    key = urllib.parse.unquote(urllib.parse.urlsplit(puts[0]["url"]).path.removeprefix(f"/{BUCKET}/"))
+    assert ARCHIVE_KEY.fullmatch(key)
+    data = base64.b64decode(puts[0]["body"]) if puts[0]["body_encoded"] else puts[0]["body"].encode()
+    lines = data.decode().split("\n")
+    first = json.loads(lines[0])
+    date, time_of_day = first["date"], first["time"]
+    for sponsor in sponsors:
+        assert sum(1 for line in lines if f'"{sponsor}"' in line) == 1
+        sponsor_line = next(line for line in lines if f'"{sponsor}"' in line)
+        stamp = json.loads(sponsor_line)
+        assert sponsor_line == body("SponsorView", sponsor, stamp["date"], stamp["time"])
+    assert lines.count(body("PageLoad", "", date, time_of_day)) >= 1
+    assert len(lines) == 8
+
+
+def test_a_busy_port_is_reported_without_a_traceback() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "local_stack"],
+            env={**os.environ, "PORT": str(port), "AWS_PORT": str(launcher.free_port())},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port} is in use: set PORT to a free port" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def _emulator_pid(stack: launcher.StackProcess) -> int:
+    port = urllib.parse.urlsplit(stack.aws_endpoint).port
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"local_stack.emulator" in command and str(port).encode() in command:
+                return int(entry.name)
+    raise AssertionError("no emulator process found")
