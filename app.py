@@ -24,7 +24,8 @@ def utc_now() -> datetime:
 def record_pageload() -> Response:
     params = app.current_request.query_params
     try:
-        sponsors = pageload.parse_icons(params.getlist("icons") if params else [])
+        # getlist raises KeyError for a missing name: `?utm=x` without icons is a page load with no sponsors.
+        sponsors = pageload.parse_icons(params.getlist("icons") if params and "icons" in params else [])
         bodies = pageload.message_bodies(sponsors, utc_now())
         pageload.enqueue(aws.client("sqs"), settings.stats_queue_url(), bodies)
     except pageload.InvalidIcons as error:
