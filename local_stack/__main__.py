@@ -1,5 +1,8 @@
 import sys
 
-from local_stack.stack import main
+try:
+    from local_stack.stack import main
+except KeyboardInterrupt:  # Ctrl-C before the stack's own signal handling is in place: nothing to stop yet
+    sys.exit(0)
 
 sys.exit(main())

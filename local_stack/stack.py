@@ -100,7 +100,10 @@ class Child:
 
     def _copy_output(self, stream: IO[str]) -> None:
         for line in stream:
-            sys.stdout.write(line)
+            try:
+                sys.stdout.write(line)
+            except (OSError, ValueError):
+                pass  # our stdout is gone (say, `make local | head`): keep reading so the child never blocks
             if self._on_line:
                 self._on_line(line)
         stream.close()
