@@ -21,7 +21,7 @@ from benchmarks.emulator import Emulator
 RESULTS = Path(__file__).resolve().parent / "results.json"
 # (steady calls per variant per case: page load, build lookup; warm-up calls; cold-start
 # processes per target; throughput clients and page loads per client)
-FULL = {"pageload_calls": 200, "build_calls": 100, "warm_up": 20, "cold_runs": 11, "clients": 4, "per_client": 100}
+FULL = {"pageload_calls": 200, "build_calls": 100, "warm_up": 20, "cold_runs": 11, "clients": 4, "per_client": 50}
 QUICK = {"pageload_calls": 5, "build_calls": 5, "warm_up": 2, "cold_runs": 1, "clients": 2, "per_client": 3}
 
 

@@ -29,13 +29,14 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def required_distributions(requirements: Path = ROOT / "requirements.txt") -> set[str]:
-    """requirements.txt's distributions and, transitively, their dependencies on this platform."""
-    pending = [
-        Requirement(line.split("#", 1)[0].strip())
-        for line in requirements.read_text().splitlines()
-        if line.split("#", 1)[0].strip()
-    ]
+def requirements(path: Path = ROOT / "requirements.txt") -> list[Requirement]:
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return [Requirement(line) for line in lines if line]
+
+
+def required_distributions(roots: list[Requirement]) -> set[str]:
+    """These distributions and, transitively, their dependencies on this platform."""
+    pending = list(roots)
     found: set[str] = set()
     while pending:
         requirement = pending.pop()
@@ -78,12 +79,20 @@ def analyse(zip_path: Path) -> dict[str, Any]:
         groups[group]["unzipped_bytes"] += entry.file_size
         groups[group]["files"] += 1
     distributions = {name for name in groups if name != APP and not name.startswith(("chalice", "unowned"))}
-    required = required_distributions()
+    required = required_distributions(requirements())
+    # What each line of requirements.txt costs, with everything it pulls in (shared ones in each).
+    by_requirement = {
+        requirement.name: sum(
+            groups[dist]["zipped_bytes"] for dist in required_distributions([requirement]) if dist in groups
+        )
+        for requirement in requirements()
+    }
     tops = {entry.filename.split("/", 1)[0].removesuffix(".py") for entry in entries}
     return {
         "zip_bytes": zip_path.stat().st_size,
         "unzipped_bytes": sum(group["unzipped_bytes"] for group in groups.values()),
         "parts": dict(sorted(groups.items(), key=lambda item: -item[1]["zipped_bytes"])),
+        "zipped_bytes_by_requirement": by_requirement,
         "aws_sdk_in_zip": sorted((tops | distributions) & RUNTIME_SDK),
         "beyond_requirements": sorted(distributions - required),
         "required_but_missing": sorted(required - distributions),

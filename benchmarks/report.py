@@ -125,8 +125,17 @@ def table(results: dict[str, Any]) -> str:
         )
     package = results.get("package")
     if package:
-        top = sorted(package["parts"].items(), key=lambda item: -item[1]["zipped_bytes"])[:6]
-        parts = ", ".join(f"{name} {part['zipped_bytes'] / 1e6:.2f}" for name, part in top)
+        top = sorted(package["parts"].items(), key=lambda item: -item[1]["zipped_bytes"])[:4]
+        by_requirement = ", ".join(
+            f"{name} with its dependencies {size / 1e6:.2f}"
+            for name, size in package["zipped_bytes_by_requirement"].items()
+        )
+        own = sum(
+            part["zipped_bytes"] for name, part in package["parts"].items() if name.startswith(("app", "chalice"))
+        )
+        parts = f"{by_requirement}; app and Chalice runtime {own / 1e6:.2f}. Largest: " + ", ".join(
+            f"{name} {part['zipped_bytes'] / 1e6:.2f}" for name, part in top
+        )
         sdk = ", ".join(package["aws_sdk_in_zip"]) or "none"
         rows.append(
             (
@@ -138,7 +147,7 @@ def table(results: dict[str, Any]) -> str:
                 "",
             )
         )
-        rows.append(("4", "deployment zip (`chalice package`)", "largest parts, MB zipped", parts, "", ""))
+        rows.append(("4", "deployment zip (`chalice package`)", "made of, MB zipped", parts, "", ""))
     else:
         rows.append(("4", "deployment zip (`chalice package`)", "size", "not measured (--no-package)", "", ""))
     throughput = results.get("throughput") or {}
