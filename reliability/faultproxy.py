@@ -12,7 +12,6 @@ import contextlib
 import http.client
 import json
 import threading
-import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
@@ -92,6 +91,13 @@ class FaultProxy:
             wbufsize = 1 << 16
             disable_nagle_algorithm = True
 
+            def handle_expect_100(self) -> bool:
+                # botocore waits up to a second for "100 Continue" before an S3 body: send it now.
+                self.send_response_only(100)
+                self.end_headers()
+                self.wfile.flush()
+                return True
+
             def _handle(self) -> None:
                 exchange = Exchange(self.command, self.path, dict(self.headers.items()), self._read_body())
                 answer = proxy._answer(exchange)
@@ -131,7 +137,7 @@ class FaultProxy:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self) -> "FaultProxy":
         self._thread.start()
@@ -255,22 +261,28 @@ def fail_entries(select: Callable[[int, dict[str, Any]], bool], code: str = "Int
     return act
 
 
-def lose_reply(status: int = 500, code: str = "InternalError") -> Act:
-    """The request is carried out, but the caller hears an error: the classic source of duplicates."""
+def lose_reply(error: Act) -> Act:
+    """The request is carried out, but the caller hears ``error``: the classic source of duplicates."""
 
     def act(exchange: Exchange, forward: Forward) -> Answer:
         forward(exchange)
-        return xml_error(status, code)(exchange, forward)
+        return error(exchange, forward)
 
     return act
 
 
-def hang(seconds: float, then: Act | None = None) -> Act:
-    """Say nothing for ``seconds`` (the caller's read timeout should fire), then answer or forward."""
+def hang(release: threading.Event, seconds: float = 60.0, *, after_forwarding: bool = False) -> Act:
+    """Say nothing until ``release`` is set (or ``seconds`` pass), then drop the connection.
+
+    With ``after_forwarding`` the request reaches moto first: the write happened, the caller
+    never hears so.
+    """
 
     def act(exchange: Exchange, forward: Forward) -> Answer:
-        time.sleep(seconds)
-        return then(exchange, forward) if then else Answer(0, close=True)
+        if after_forwarding:
+            forward(exchange)
+        release.wait(seconds)
+        return Answer(0, close=True)
 
     return act
 

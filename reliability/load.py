@@ -1,0 +1,208 @@
+"""Load: page loads over HTTP from several concurrent clients, then a count of what was archived.
+
+    .venv/bin/python -m reliability.load [--requests 5000] [--clients 8]
+
+starts the local stack on free ports (``local_stack.launcher``), sends the page loads (0 to 6
+random sponsors each, loopback only, bounded in time), waits for the queue to drain into the
+archive, and checks that the archive holds exactly one ``PageLoad`` line per accepted request
+and exactly the expected ``SponsorView`` lines per sponsor. It prints requests/s and latency
+percentiles and writes them to ``build/reliability/load.json``. The tests call ``run`` and
+``archive_counts`` the same way with fewer requests.
+"""
+
+import argparse
+import http.client
+import json
+import random
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SPONSORS = ["intel", "google", "jetbrains", "solid_sands", "pvs-studio", "tenstorrent", "hudson_river", "backtrace"]
+MAX_SPONSORS_PER_LOAD = 6
+BUCKET = "compiler-explorer-logs"
+RESULTS = Path(__file__).resolve().parent.parent / "build" / "reliability" / "load.json"
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    clients: int
+    accepted: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    sponsor_views: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def per_second(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def percentile(self, fraction: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "clients": self.clients,
+            "accepted": self.accepted,
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "seconds": round(self.seconds, 2),
+            "requests_per_second": round(self.per_second, 1),
+            "latency_ms": {
+                "p50": round(self.percentile(0.50) * 1000, 1),
+                "p90": round(self.percentile(0.90) * 1000, 1),
+                "p99": round(self.percentile(0.99) * 1000, 1),
+                "max": round(max(self.latencies, default=0.0) * 1000, 1),
+            },
+        }
+
+
+def run(
+    api_url: str, requests: int, clients: int, *, rate: float = 0.0, seed: int = 0, time_limit: float = 300.0
+) -> LoadResult:
+    """Send ``requests`` page loads from ``clients`` threads (one kept-alive connection each).
+
+    With ``rate`` (requests/s over all clients), request *i* starts no earlier than *i / rate*
+    seconds in: an open-loop arrival rate, as page loads arrive in production.
+    """
+    parts = urllib.parse.urlsplit(api_url)
+    if parts.hostname != "127.0.0.1":
+        raise ValueError(f"load goes to loopback only, not {parts.hostname}")
+    result = LoadResult(requests=requests, clients=clients)
+    lock = threading.Lock()
+    rng = random.Random(seed)  # noqa: S311 (a reproducible load, not a secret)
+    plan = [rng.sample(SPONSORS, rng.randint(0, MAX_SPONSORS_PER_LOAD)) for _ in range(requests)]
+    next_index = iter(range(requests))
+    deadline = time.monotonic() + time_limit
+
+    def client() -> None:
+        connection = _connect(parts.hostname or "127.0.0.1", parts.port or 80)
+        try:
+            while time.monotonic() < deadline:
+                with lock:
+                    index = next(next_index, None)
+                if index is None:
+                    return
+                sponsors = plan[index]
+                if rate:
+                    slot = begin + index / rate
+                    if slot > time.perf_counter():
+                        time.sleep(slot - time.perf_counter())
+                # As the front end sends it: comma-joined, percent-encoded, no body, no Content-Type.
+                path = "/pageload?icons=" + urllib.parse.quote(",".join(sponsors), safe="")
+                started = time.perf_counter()
+                try:
+                    connection.request("POST", path, headers={"Content-Length": "0"})
+                    response = connection.getresponse()
+                    response.read()
+                    status = response.status
+                except (http.client.HTTPException, OSError):
+                    connection.close()
+                    connection = _connect(parts.hostname or "127.0.0.1", parts.port or 80)
+                    status = 0
+                elapsed = time.perf_counter() - started
+                with lock:
+                    result.statuses[status] += 1
+                    result.latencies.append(elapsed)
+                    if status == 200:
+                        result.accepted += 1
+                        result.sponsor_views.update(sponsors)
+        finally:
+            connection.close()
+
+    started = begin = time.perf_counter()
+    threads = [threading.Thread(target=client, name=f"load-{n}", daemon=True) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()) + 10)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _connect(host: str, port: int) -> http.client.HTTPConnection:
+    connection = http.client.HTTPConnection(host, port, timeout=30)
+    connection.connect()
+    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return connection
+
+
+def archive_lines(s3: Any, bucket: str = BUCKET) -> list[dict[str, Any]]:
+    """Every line of every archived object, parsed."""
+    lines: list[dict[str, Any]] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="stats/"):
+        for entry in page.get("Contents", []):
+            text = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read().decode("utf-8")
+            lines.extend(json.loads(line) for line in text.split("\n"))
+    return lines
+
+
+def archive_counts(lines: list[dict[str, Any]]) -> tuple[int, Counter[str], Counter[str]]:
+    """(PageLoad lines, SponsorView lines per sponsor, lines of any other type)."""
+    page_loads = sum(1 for line in lines if line.get("type") == "PageLoad" and line.get("value") == "")
+    views = Counter(line["value"] for line in lines if line.get("type") == "SponsorView")
+    other = Counter(str(line.get("type")) for line in lines if line.get("type") not in ("PageLoad", "SponsorView"))
+    return page_loads, views, other
+
+
+def wait_for_archive(sqs: Any, queue_url: str, s3: Any, expected_lines: int, timeout: float) -> list[dict[str, Any]]:
+    """Poll until the queue is empty and the archive holds at least ``expected_lines`` (or time is up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        queued = int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+        lines = archive_lines(s3)
+        if (queued == 0 and len(lines) >= expected_lines) or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.25)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--time-limit", type=float, default=600.0)
+    args = parser.parse_args(argv)
+
+    from local_stack import launcher
+
+    with launcher.running(batch_window=1, visibility_timeout=30) as stack:
+        load = run(stack.api_url, args.requests, args.clients, time_limit=args.time_limit)
+        sqs = stack.client("sqs")
+        queue_url = sqs.get_queue_url(QueueName="CompilerExplorerStats")["QueueUrl"]
+        expected = load.accepted + sum(load.sponsor_views.values())
+        drain_started = time.perf_counter()
+        lines = wait_for_archive(sqs, queue_url, stack.client("s3"), expected, timeout=120)
+        drain_seconds = time.perf_counter() - drain_started
+        code = stack.stop()
+    page_loads, views, other = archive_counts(lines)
+    summary = {
+        **load.summary(),
+        "drain_seconds": round(drain_seconds, 2),
+        "archived_lines": len(lines),
+        "expected_lines": expected,
+        "nothing_lost_nothing_doubled": page_loads == load.accepted and views == load.sponsor_views and not other,
+        "stack_exit_code": code,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    ok = summary["nothing_lost_nothing_doubled"] and load.accepted == args.requests and code == 0
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
