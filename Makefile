@@ -32,6 +32,13 @@ browser:
 bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks
 
+# The reliability suite at full size (5,000 page loads on the local stack, more generated input,
+# the slow Discord and kill scenarios; several minutes). `make test` runs its quick mode.
+.PHONY: reliability
+reliability: $(INSTALLED)
+	RELIABILITY_FULL=1 $(BIN)/pytest --timeout=900 tests/test_reliability_*.py
+	@echo "figures (build/reliability/load.json):" && cat build/reliability/load.json
+
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

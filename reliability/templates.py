@@ -9,9 +9,12 @@ result with ``aws cloudformation package``/``deploy`` as Chalice's docs describe
 """
 
 import argparse
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +65,18 @@ def package(stage: str, outdir: Path, project_dir: Path = ROOT) -> Path:
     )
     # A YAML merge template makes Chalice write YAML.
     return outdir / "sam.yaml"
+
+
+_packaged: dict[str, Path] = {}
+
+
+def packaged(stage: str = "prod") -> Path:
+    """``package(stage, ...)`` once per process, into a temporary directory: for the tests."""
+    if stage not in _packaged:
+        directory = tempfile.mkdtemp(prefix="chalice-package-")
+        atexit.register(shutil.rmtree, directory, True)
+        _packaged[stage] = package(stage, Path(directory) / "out")
+    return _packaged[stage]
 
 
 def lint(*paths: Path) -> subprocess.CompletedProcess[str]:

@@ -172,7 +172,7 @@ def test_generated_page_loads_are_answered_cleanly_and_queue_exactly_what_they_a
     seen = {"accepted": 0, "refused": 0, "other": 0}
 
     @given(pageload_requests())
-    @hypothesis_settings(quick=1_200, full=6_000)
+    @hypothesis_settings(quick=1_000, full=6_000)
     def check(request: tuple[str, str, dict[str, str], bytes]) -> None:
         method, path, headers, body = request
         recorded.clear()
@@ -276,7 +276,7 @@ def test_generated_build_lookups_never_fail_and_refuse_every_bad_name(
     seen = {"ok": 0, "refused": 0, "unrouted": 0}
 
     @given(build_requests())
-    @hypothesis_settings(quick=800, full=3_000)
+    @hypothesis_settings(quick=1_000, full=4_000)
     def check(request: tuple[str, str, bytes]) -> None:
         method, path, body = request
         response = client.http.request(method, path, headers={}, body=body)
@@ -405,7 +405,7 @@ def test_every_generated_alert_reaches_discord_as_valid_messages_with_mentions_o
     with WebhookReceiver() as discord:
 
         @given(ALERT_MESSAGE, st.none() | NASTY_TEXT)
-        @hypothesis_settings(quick=300, full=2_000)
+        @hypothesis_settings(quick=250, full=2_000)
         def check(message: str, subject: str | None) -> None:
             # Discord first refuses the embed (400), so both the embed and the plain fallback are sent.
             sizes.append(len(message))

@@ -24,9 +24,9 @@ def stateful() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def merged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+def merged() -> tuple[Path, dict[str, Any]]:
     """`chalice package --stage prod` with the merge template: the path and the template."""
-    path = templates.package("prod", tmp_path_factory.mktemp("package") / "out")
+    path = templates.packaged("prod")
     return path, yaml.safe_load(path.read_text())
 
 

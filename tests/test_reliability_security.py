@@ -98,11 +98,11 @@ def test_every_deployed_function_uses_its_own_hand_written_policy() -> None:
 
 
 @pytest.fixture(scope="module")
-def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def packaged() -> dict[str, Any]:
     """The prod stage's SAM template as `chalice package` writes it, merged with resources/."""
     import yaml
 
-    path = templates.package("prod", tmp_path_factory.mktemp("package") / "out")
+    path = templates.packaged("prod")
     return yaml.safe_load(path.read_text())
 
 

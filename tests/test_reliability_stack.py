@@ -1,0 +1,175 @@
+"""The local stack under load and with its handler process killed: nothing lost, nothing doubled
+(and where a kill does double a batch, that it is the whole batch, once more).
+
+`make test` sends a few hundred page loads; `make reliability` sends 5,000 and writes the
+figures to build/reliability/load.json for the README.
+"""
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from chalice.test import Client
+
+import app as stats_app
+from local_stack import launcher, resources
+from local_stack.options import Options
+from reliability import FULL, faultproxy, load, scale, wait_until
+from reliability.faultproxy import Rule
+from reliability.runtime import Runtime
+
+BATCH_WINDOW = 2  # seconds the stack's archiver gathers a batch (production: 300)
+VISIBILITY = 3  # seconds before a batch a dead runtime held comes back
+RATE = 40  # page loads per second: what moto's SQS sustains on a 2-core machine (README)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[launcher.StackProcess]:
+    """`make local`'s stack on free ports, for this module."""
+    with launcher.running(batch_window=BATCH_WINDOW, visibility_timeout=VISIBILITY) as running:
+        yield running
+
+
+def stats_queue(stack: launcher.StackProcess) -> str:
+    return stack.client("sqs").get_queue_url(QueueName="CompilerExplorerStats")["QueueUrl"]
+
+
+def test_page_loads_from_concurrent_clients_are_each_archived_exactly_once(stack: launcher.StackProcess) -> None:
+    requests = scale(150, 5000)
+    before = load.archive_lines(stack.client("s3"))
+
+    result = load.run(stack.api_url, requests, clients=scale(4, 8), rate=RATE, time_limit=scale(60, 400))
+    expected = result.accepted + sum(result.sponsor_views.values())
+    lines = load.wait_for_archive(
+        stack.client("sqs"), stats_queue(stack), stack.client("s3"), len(before) + expected, timeout=120
+    )
+
+    assert result.statuses == Counter({200: requests})
+    new_loads, new_views, other = load.archive_counts(lines)
+    old_loads, old_views, _ = load.archive_counts(before)
+    assert new_loads - old_loads == result.accepted, "one PageLoad line per accepted request"
+    assert new_views - old_views == result.sponsor_views, "exactly the expected SponsorView lines per sponsor"
+    assert not other
+    assert len(lines) - len(before) == expected, "nothing more: no line archived twice"
+    summary = {**result.summary(), "mode": "full" if FULL else "quick", "rate_limit": RATE}
+    print("\nload:", json.dumps(summary))
+    if FULL:
+        load.RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        load.RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def test_a_batch_held_by_a_killed_runtime_comes_back_and_is_archived_once(stack: launcher.StackProcess) -> None:
+    sqs, s3 = stack.client("sqs"), stack.client("s3")
+    queue = stats_queue(stack)
+    sponsors = [f"killed-{n}" for n in range(10)]
+    for sponsor in sponsors:
+        assert load_page(stack, sponsor) == 200
+
+    # The runtime has received the 20 messages and holds them in its batching window.
+    wait_until(lambda: in_flight(sqs, queue) >= 2 * len(sponsors), BATCH_WINDOW, "the runtime to hold the batch")
+    killed = stack.kill_runtime()
+    assert not killed_lines(load.archive_lines(s3)), "archived before the kill: the test proves nothing"
+    stack.wait_for_runtime(other_than=killed)
+
+    wait_until(lambda: len(killed_lines(load.archive_lines(s3))) == len(sponsors), 60, "the batch to come back", 0.25)
+    assert Counter(killed_lines(load.archive_lines(s3))) == Counter(sponsors)
+    assert "the event runtime exited (killed by SIGKILL" in stack.output
+
+
+def load_page(stack: launcher.StackProcess, sponsor: str) -> int:
+    return requests.post(f"{stack.api_url}/pageload?icons={sponsor}", timeout=10).status_code
+
+
+def in_flight(sqs: Any, queue_url: str) -> int:
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
+
+
+def killed_lines(lines: list[dict[str, Any]]) -> list[str]:
+    return [line["value"] for line in lines if line["value"].startswith("killed-")]
+
+
+# ---- killed inside the archiver ----------------------------------------------------------------
+
+
+@pytest.fixture
+def provisioned(boto: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The stack's resources, made by the stack's own code, in the test's moto."""
+    options = Options(batch_window=0.5, visibility_timeout=2, drain_seconds=1)
+    found = resources.provision(boto, stats_app.app, options, webhook_url="http://127.0.0.1:9/unused")
+    monkeypatch.setenv("SQS_STATS_QUEUE", found.stats_queue_url)
+    return {"queue": found.stats_queue_url, "bucket": found.bucket}
+
+
+@pytest.fixture
+def held_s3(moto_endpoint: str) -> Iterator[tuple[faultproxy.FaultProxy, threading.Event]]:
+    """A proxy in front of moto for the runtime, and the event that releases held requests."""
+    release = threading.Event()
+    with faultproxy.FaultProxy(moto_endpoint) as proxy:
+        yield proxy, release
+        release.set()
+
+
+def runtime_environment(proxy_url: str, bucket: str) -> dict[str, str]:
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": proxy_url,
+        "AWS_EMF_ENVIRONMENT": "Local",
+        "S3_BUCKET_NAME": bucket,
+        "LOCAL_BATCH_WINDOW": "0.5",
+        "LOCAL_VISIBILITY_TIMEOUT": "2",
+        "LOCAL_DRAIN_SECONDS": "1",
+    }
+
+
+def archived_sponsors(boto: Any, bucket: str) -> Counter[str]:
+    return Counter(line["value"] for line in load.archive_lines(boto("s3"), bucket) if line["type"] == "SponsorView")
+
+
+@pytest.mark.parametrize(
+    "written",
+    [pytest.param(False, id="before-the-write")] + ([pytest.param(True, id="after-the-write")] if FULL else []),
+)
+def test_a_runtime_killed_inside_the_archiver_gets_the_batch_archived_on_restart(
+    client: Client,
+    boto: Any,
+    provisioned: dict[str, str],
+    held_s3: tuple[faultproxy.FaultProxy, threading.Event],
+    written: bool,
+) -> None:
+    proxy, release = held_s3
+    bucket = provisioned["bucket"]
+    # S3 holds the archiver's write open (after storing it, when `written`) until we kill.
+    rule = proxy.add(Rule(faultproxy.s3_put(bucket), faultproxy.hang(release, after_forwarding=written)))
+    sponsors = [f"s{n}" for n in range(12)]
+    for sponsor in sponsors:
+        assert client.http.post(f"/pageload?icons={sponsor}").status_code == 200
+    environment = runtime_environment(proxy.url, bucket)
+
+    with Runtime(environment) as first:
+        first.wait_until_ready()
+        wait_until(lambda: rule.hits == 1, 30, "the archiver to be inside its S3 write")
+        if written:
+            wait_until(lambda: archived_sponsors(boto, bucket), 10, "the object to be stored")
+        first.kill()
+    archived_before_restart = archived_sponsors(boto, bucket)
+    proxy.clear()
+    release.set()
+
+    with Runtime(environment) as second:
+        second.wait_until_ready()
+        copies = 2 if written else 1
+        wait_until(
+            lambda: sum(archived_sponsors(boto, bucket).values()) >= copies * len(sponsors), 30, "the redelivery", 0.2
+        )
+
+    # At least once: every message archived. Exactly once unless S3 had already stored the
+    # batch when the process died; then the whole batch is there twice (README: duplicates).
+    assert archived_before_restart == (Counter(sponsors) if written else Counter())
+    assert archived_sponsors(boto, bucket) == Counter({sponsor: copies for sponsor in sponsors})
