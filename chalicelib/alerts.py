@@ -108,8 +108,8 @@ def _describe_trigger(trigger: dict[str, Any]) -> str:
                 marker = " (threshold)" if label == threshold_id else ""
                 lines.append(f"{label} = {_text(metric['Expression'])}{marker}")
             else:
-                stat = metric.get("MetricStat") or {}
-                inner = stat.get("Metric") or {}
+                stat = _mapping(metric.get("MetricStat"))
+                inner = _mapping(stat.get("Metric"))
                 lines.append(
                     f"{label} = {_text(inner.get('Namespace'))} {_text(inner.get('MetricName'))} "
                     f"({_text(stat.get('Stat'))}, {stat.get('Period')} s)"
@@ -118,7 +118,7 @@ def _describe_trigger(trigger: dict[str, Any]) -> str:
     statistic = trigger.get("ExtendedStatistic") or trigger.get("Statistic")
     dimensions = ", ".join(
         f"{_text(d.get('name'))}={_text(d.get('value'))}"
-        for d in trigger.get("Dimensions") or []
+        for d in _sequence(trigger.get("Dimensions"))
         if isinstance(d, dict)
     )
     summary = f"{_text(trigger.get('Namespace'))} {_text(trigger.get('MetricName'))}"
@@ -160,6 +160,15 @@ def _code_block(text: str, language: str) -> str:
     if len(text) > CODE_BLOCK_CHARS:
         text = text[:CODE_BLOCK_CHARS] + "\n…"
     return f"```{language}\n{text}\n```"
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    # Anyone can publish to the topic: a field of the wrong type must not lose the alert.
+    return value if isinstance(value, dict) else {}
+
+
+def _sequence(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _text(value: Any) -> str:

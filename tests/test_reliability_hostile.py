@@ -400,6 +400,30 @@ ALERT_MESSAGE = st.one_of(
 )
 
 
+MALFORMED_TRIGGERS = [
+    # Found by the generator (full mode): a metric whose MetricStat is not an object crashed the
+    # forwarder, so the alarm never reached Discord.
+    {"Metrics": [{"Id": "m1", "MetricStat": [None]}]},
+    {"Metrics": [{"Id": "m1", "MetricStat": "p90"}]},
+    {"Metrics": [{"Id": "m1", "MetricStat": {"Metric": ["AWS/ELB"], "Stat": "p90"}}]},
+    {"MetricName": "Latency", "Dimensions": 5},
+    {"MetricName": "Latency", "Dimensions": True},
+    {"MetricName": "Latency", "Dimensions": {"name": "LoadBalancer"}},
+]
+
+
+@pytest.mark.parametrize("trigger", MALFORMED_TRIGGERS, ids=lambda trigger: json.dumps(trigger)[:60])
+def test_an_alarm_with_a_malformed_trigger_still_reaches_discord(client: Client, trigger: dict[str, Any]) -> None:
+    alarm = {"AlarmName": "SiteTooSlow", "NewStateValue": "ALARM", "Trigger": trigger}
+    with WebhookReceiver() as discord, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WEBHOOK_URL", discord.url)
+        client.lambda_.invoke("forward_alert", client.events.generate_sns_event(json.dumps(alarm)))
+
+        (post,) = discord.posts
+        assert discord_limits.problems(post.json) == []
+        assert post.json["embeds"][0]["title"] == "CloudWatch Alert - SiteTooSlow!"
+
+
 def test_every_generated_alert_reaches_discord_as_valid_messages_with_mentions_off(client: Client) -> None:
     sizes: list[int] = []
     with WebhookReceiver() as discord:
