@@ -93,7 +93,8 @@ BAD_ESCAPES = ["%", "%G1", "%ZZ", "%C3%28", "%FF", "%2", "%%", "%25C3%2528", "%E
 def icons_query_value(draw: st.DrawFn) -> str:
     """One ``icons`` value, encoded the ways callers (and attackers) encode it."""
     if draw(st.integers(0, 9)) == 0:  # around the 32-id cap (rarer: each costs a dozen SQS calls)
-        ids = draw(st.lists(POPULAR_ID | VALID_ID, min_size=30, max_size=40))
+        distinct = draw(st.integers(MAX_SPONSORS - 2, MAX_SPONSORS + 3))
+        ids = draw(st.permutations([f"sponsor{n}" for n in range(distinct)] + draw(st.lists(POPULAR_ID, max_size=4))))
     else:
         ids = draw(st.lists(ICON, max_size=8))
     value = ",".join(ids)
@@ -230,6 +231,7 @@ COMPILER_SEGMENT = st.one_of(
     st.text(max_size=40).map(lambda text: urllib.parse.quote(text, safe="")),
     st.text(max_size=40),
     st.sampled_from(["..", ".", "%2e%2e", "..%2F..%2Fetc%2Fpasswd", "%2F", "%00", "a%ZZ", "%C3%28", "gcc;rm", "*"]),
+    st.sampled_from(["gcc%2Ftrunk", "gcc%2F..%2F..%2Fpageload", "clang%00", "gcc%20trunk", "gcc%0A", "gcc%252F"]),
 )
 
 
