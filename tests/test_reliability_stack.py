@@ -7,6 +7,7 @@ figures to build/reliability/load.json for the README.
 
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -44,9 +45,11 @@ def test_page_loads_from_concurrent_clients_are_each_archived_exactly_once(stack
 
     result = load.run(stack.api_url, requests, clients=scale(4, 8), rate=RATE, time_limit=scale(60, 400))
     expected = result.accepted + sum(result.sponsor_views.values())
+    drain_started = time.perf_counter()
     lines = load.wait_for_archive(
         stack.client("sqs"), stats_queue(stack), stack.client("s3"), len(before) + expected, timeout=120
     )
+    drained_after = time.perf_counter() - drain_started
 
     assert result.statuses == Counter({200: requests})
     new_loads, new_views, other = load.archive_counts(lines)
@@ -55,7 +58,14 @@ def test_page_loads_from_concurrent_clients_are_each_archived_exactly_once(stack
     assert new_views - old_views == result.sponsor_views, "exactly the expected SponsorView lines per sponsor"
     assert not other
     assert len(lines) - len(before) == expected, "nothing more: no line archived twice"
-    summary = {**result.summary(), "mode": "full" if FULL else "quick", "rate_limit": RATE}
+    summary = {
+        **result.summary(),
+        "mode": "full" if FULL else "quick",
+        "rate_limit": RATE,
+        "archived_lines": len(lines) - len(before),
+        "archive_complete_seconds_after_last_request": round(drained_after, 1),
+        "batch_window_seconds": BATCH_WINDOW,
+    }
     print("\nload:", json.dumps(summary))
     if FULL:
         load.RESULTS.parent.mkdir(parents=True, exist_ok=True)
