@@ -149,6 +149,11 @@ def _json_alert(document: Any, message: str, subject: str | None) -> Alert:
     return Alert(title=subject or "Alert", description=_code_block(pretty, "json"), colour=GREY)
 
 
+def plain_alert(message: str, subject: str | None = None) -> Alert:
+    """The message as it came, for when it could not be understood any better."""
+    return _text_alert(message, subject)
+
+
 def _text_alert(message: str, subject: str | None) -> Alert:
     return Alert(title=subject or "Alert", description=message or "(empty message)", colour=GREY)
 

@@ -39,7 +39,13 @@ def forward(records: Iterable[dict[str, Any]], post: Callable[[dict[str, Any], d
         message = notification.get("Message")
         if not isinstance(message, str):
             message = "" if message is None else str(message)
-        alert = alerts.parse_message(message, notification.get("Subject") or None)
+        subject = notification.get("Subject") or None
+        try:
+            alert = alerts.parse_message(message, subject)
+        except (AttributeError, KeyError, TypeError, ValueError, RecursionError):
+            # A message shaped in a way the formatter never saw must still reach the maintainers.
+            logger.exception("could not format the alert; forwarding it as plain text")
+            alert = alerts.plain_alert(message, subject)
         logger.info("forwarding alert %r (message id %s)", alert.title[:200], notification.get("MessageId"))
         post(discord.payload(alert), discord.fallback_payload(alert))
         count += 1

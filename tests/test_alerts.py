@@ -339,3 +339,18 @@ def test_the_url_comes_from_ssm_once_per_process(client: Any, boto: Any, monkeyp
         client.lambda_.invoke("forward_alert", sns_event(client, "second"))
 
     assert [post.json["embeds"][0]["description"] for post in receiver.posts] == ["first", "second"]
+
+
+def test_a_message_the_formatter_trips_over_is_still_forwarded_as_text(
+    client: Any, webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_formatter(message: str, subject: str | None = None) -> alerts.Alert:
+        raise TypeError("a shape nobody foresaw")
+
+    monkeypatch.setattr(alerts, "parse_message", broken_formatter)
+    client.lambda_.invoke("forward_alert", sns_event(client, '{"AlarmName": "Odd", "NewStateValue": []}', "Odd"))
+
+    (post,) = webhook.posts
+    assert post.json["embeds"][0]["title"] == "Odd"
+    assert post.json["embeds"][0]["description"] == '{"AlarmName": "Odd", "NewStateValue": []}'
+    assert_fits_discord(post.json)
