@@ -10,8 +10,10 @@ import json
 import re
 import urllib.parse
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+from chalicelib.text import cut
 
 DEFAULT_REGION = "us-east-1"
 ALARM_ARN = re.compile(r"arn:aws[\w-]*:cloudwatch:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):")
@@ -20,7 +22,7 @@ RED = 15610675  # the colour the old forwarder used for everything
 GREEN = 3066993
 AMBER = 15105570
 GREY = 9807270
-CODE_BLOCK_CHARS = 3500
+CODE_BLOCK_UNITS = 3500  # leaves room in the 4096 for the fences, in chalicelib.text's units
 _DEFUSED_FENCE = "`\u200b``"
 STATE_COLOURS = {"ALARM": RED, "OK": GREEN, "INSUFFICIENT_DATA": AMBER}
 
@@ -41,7 +43,7 @@ def parse_message(message: str, subject: str | None = None) -> Alert:
     try:
         document = json.loads(message)
     except (ValueError, RecursionError):
-        return _text_alert(message, subject)
+        return plain_alert(message, subject)
     if isinstance(document, dict) and "AlarmName" in document and "NewStateValue" in document:
         return _alarm_alert(document)
     if isinstance(document, dict) and "ElbInstanceType" in document:
@@ -73,7 +75,7 @@ def _alarm_alert(alarm: dict[str, Any]) -> Alert:
         ("State", f"{old_state or '?'} → {new_state or '?'}"),
     ]
     if changed_at:
-        fields.append(("Changed at", changed_at.strftime("%Y-%m-%d %H:%M:%S UTC")))
+        fields.append(("Changed at", changed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")))
     if alarm.get("AlarmRule"):
         fields.append(("Rule", _text(alarm["AlarmRule"])))
     trigger = alarm.get("Trigger")
@@ -151,10 +153,6 @@ def _json_alert(document: Any, message: str, subject: str | None) -> Alert:
 
 def plain_alert(message: str, subject: str | None = None) -> Alert:
     """The message as it came, for when it could not be understood any better."""
-    return _text_alert(message, subject)
-
-
-def _text_alert(message: str, subject: str | None) -> Alert:
     return Alert(title=subject or "Alert", description=message or "(empty message)", colour=GREY)
 
 
@@ -162,9 +160,7 @@ def _code_block(text: str, language: str) -> str:
     # A fence inside the text would end the block early; a zero-width space defuses it. The text
     # is cut here, inside the fences, so that the block stays closed within Discord's limits.
     text = text.replace("```", _DEFUSED_FENCE)
-    if len(text) > CODE_BLOCK_CHARS:
-        text = text[:CODE_BLOCK_CHARS] + "\n…"
-    return f"```{language}\n{text}\n```"
+    return f"```{language}\n{cut(text, CODE_BLOCK_UNITS)}\n```"
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -33,11 +33,12 @@ def archive_batch(
     from botocore.exceptions import ClientError
 
     payload = "\n".join(bodies).encode("utf-8")
+    _write_only_new_keys(s3)
     stamp = now()
     for _ in range(KEY_ATTEMPTS):
         key = object_key(function_name, stamp)
         try:
-            s3.put_object(Bucket=bucket, Key=key, Body=payload, IfNoneMatch="*")
+            s3.put_object(Bucket=bucket, Key=key, Body=payload)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") not in _KEY_TAKEN:
                 logger.error("archiving %d messages to s3://%s/%s failed: %s", len(bodies), bucket, key, error)
@@ -47,3 +48,15 @@ def archive_batch(
         logger.info("archived %d messages to s3://%s/%s", len(bodies), bucket, key)
         return key
     raise RuntimeError(f"no free archive key after {KEY_ATTEMPTS} attempts from {object_key(function_name, now())}")
+
+
+def _write_only_new_keys(s3: Any) -> None:
+    # put_object's IfNoneMatch parameter needs botocore 1.35+, and the package leaves boto3 to
+    # the Lambda runtime, whose bundled SDK may be older. The header itself works with any
+    # botocore: added before signing, it is signed and sent on every PutObject of this client
+    # (only the archiver writes to S3). Registering again under the same id does nothing.
+    s3.meta.events.register("before-sign.s3.PutObject", _if_none_match, unique_id="archive-if-none-match")
+
+
+def _if_none_match(request: Any, **_: Any) -> None:
+    request.headers["If-None-Match"] = "*"

@@ -8,13 +8,18 @@ which is how the tests and the local stack point these clients at moto's server.
 import threading
 from typing import Any
 
-# Short timeouts on the request path: API Gateway gives up after 29 s, and a caller is better
-# served by a quick 503 than a hung page-load beacon. The archiver can afford to wait longer.
+# Every worst case (attempts x (connect + read) + backoff) stays inside its function's Lambda
+# timeout in .chalice/config.json, so a hung dependency ends as the documented 503 or a raised
+# error, never as a Lambda timeout (a bare 502 from API Gateway, without CORS headers).
+# API: 2 x (1 + 2) s + backoff, about 8 s a call; a caller is better served by a quick 503.
+_REQUEST_PATH = {"connect_timeout": 1, "read_timeout": 2, "retries": {"mode": "standard", "max_attempts": 2}}
 _CLIENT_OPTIONS: dict[str, dict[str, Any]] = {
-    "sqs": {"connect_timeout": 2, "read_timeout": 5, "retries": {"mode": "standard", "max_attempts": 3}},
-    "dynamodb": {"connect_timeout": 2, "read_timeout": 5, "retries": {"mode": "standard", "max_attempts": 3}},
-    "s3": {"connect_timeout": 5, "read_timeout": 30, "retries": {"mode": "standard", "max_attempts": 5}},
-    "ssm": {"connect_timeout": 5, "read_timeout": 10, "retries": {"mode": "standard", "max_attempts": 5}},
+    "sqs": _REQUEST_PATH,
+    "dynamodb": _REQUEST_PATH,
+    # The archiver (60 s): 3 x (3 + 10) s + backoff.
+    "s3": {"connect_timeout": 3, "read_timeout": 10, "retries": {"mode": "standard", "max_attempts": 3}},
+    # The forwarder (90 s): 3 x (2 + 5) s + backoff, then the Discord poster's 40 s deadline.
+    "ssm": {"connect_timeout": 2, "read_timeout": 5, "retries": {"mode": "standard", "max_attempts": 3}},
 }
 DEFAULT_REGION = "us-east-1"
 

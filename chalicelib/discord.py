@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.alerts import Alert
+from chalicelib.text import cut, utf16_length
 
 logger = logging.getLogger(__name__)
 
@@ -17,8 +18,7 @@ USERNAME = "AWS"
 AVATAR_URL = "https://a0.awsstatic.com/libra-css/images/logos/aws_logo_smile_1200x630.png"
 NO_MENTIONS = {"parse": []}
 
-# Discord's limits, counted after trimming whitespace. Lengths are measured in UTF-16 code
-# units, which is never less than Discord's own count, so a payload that fits here fits there.
+# Discord's limits, counted after trimming whitespace, in UTF-16 units (see chalicelib.text).
 TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 4096
 FIELDS_LIMIT = 25
@@ -27,7 +27,6 @@ FIELD_VALUE_LIMIT = 1024
 FOOTER_LIMIT = 2048
 EMBED_TOTAL_LIMIT = 6000
 CONTENT_LIMIT = 2000
-ELLIPSIS = "…"
 EMPTY = "-"
 
 
@@ -39,13 +38,17 @@ def payload(alert: Alert) -> dict[str, Any]:
     footer = _fit(alert.footer, FOOTER_LIMIT) if alert.footer else None
     fields = fields[:FIELDS_LIMIT]
     # Over the 6000 total: the description gives way first, then fields from the last one.
-    excess = _size(title, footer, *(part for f in fields for part in f)) + _size(description) - EMBED_TOTAL_LIMIT
+    excess = (
+        utf16_length(title, footer, *(part for f in fields for part in f))
+        + utf16_length(description)
+        - EMBED_TOTAL_LIMIT
+    )
     if excess > 0:
-        description = _fit(description, max(_size(description) - excess, 1))
-        excess = _size(title, description, footer, *(part for f in fields for part in f)) - EMBED_TOTAL_LIMIT
+        description = _fit(description, max(utf16_length(description) - excess, 1))
+        excess = utf16_length(title, description, footer, *(part for f in fields for part in f)) - EMBED_TOTAL_LIMIT
     while excess > 0 and fields:
         name, value = fields.pop()
-        excess -= _size(name, value)
+        excess -= utf16_length(name, value)
     embed: dict[str, Any] = {
         "title": title,
         "description": description,
@@ -106,16 +109,17 @@ class Webhook:
         session = self._session or _shared_session()
         deadline = self._clock() + self._deadline_seconds
         body = message
-        for attempt in range(1, self._max_attempts + 1):
+        failures = 0
+        while True:
             try:
                 response = session.post(self._url, json=body, timeout=self._timeout)
             except requests.RequestException as error:
                 # The exception's text holds the webhook URL, which is a secret: log its type only.
-                problem, wait = f"network error ({type(error).__name__})", self._backoff(attempt)
+                problem, wait = f"network error ({type(error).__name__})", self._backoff(failures + 1)
             else:
                 status = response.status_code
                 if 200 <= status < 300:
-                    logger.info("alert delivered to Discord (HTTP %d, attempt %d)", status, attempt)
+                    logger.info("alert delivered to Discord (HTTP %d, after %d failed attempts)", status, failures)
                     return
                 problem = f"HTTP {status}: {_excerpt(response)}"
                 if status == 429:
@@ -123,19 +127,20 @@ class Webhook:
                     if wait > self._max_retry_after:
                         raise DeliveryError(f"Discord rate limit asks for {wait:.1f} s, more than we wait: {problem}")
                 elif status >= 500:
-                    wait = self._backoff(attempt)
+                    wait = self._backoff(failures + 1)
                 elif status == 400 and fallback is not None and body is not fallback:
+                    # Sent at once and outside the retry budget, so a 400 always gets its fallback.
                     logger.error("Discord refused the alert (%s); sending the plain fallback", problem)
                     body = fallback
                     continue
                 else:
                     # 404: the webhook was deleted; other 4xx will not get better by retrying.
                     raise DeliveryError(f"Discord refused the alert: {problem}")
-            logger.warning("alert delivery attempt %d failed: %s", attempt, problem)
-            if attempt == self._max_attempts or self._clock() + wait + self._timeout[1] > deadline:
-                raise DeliveryError(f"alert not delivered after {attempt} attempts: {problem}")
+            failures += 1
+            logger.warning("alert delivery attempt %d failed: %s", failures, problem)
+            if failures >= self._max_attempts or self._clock() + wait + self._timeout[1] > deadline:
+                raise DeliveryError(f"alert not delivered after {failures} attempts: {problem}")
             self._sleep(wait)
-        raise DeliveryError(f"alert not delivered after {self._max_attempts} attempts")
 
     def _backoff(self, attempt: int) -> float:
         return self._backoff_seconds * 2 ** (attempt - 1)
@@ -177,22 +182,6 @@ def _excerpt(response: Any) -> str:
     return " ".join(response.text[:300].split())
 
 
-def _size(*texts: str | None) -> int:
-    return sum(len(text.encode("utf-16-le")) // 2 for text in texts if text)
-
-
 def _fit(text: str, limit: int) -> str:
-    """``text`` trimmed, cut with an ellipsis to at most ``limit`` UTF-16 units, never empty."""
-    text = text.strip()
-    if not text:
-        return EMPTY
-    if _size(text) <= limit:
-        return text
-    budget = limit - 1
-    kept: list[str] = []
-    for char in text:
-        budget -= 2 if ord(char) > 0xFFFF else 1
-        if budget < 0:
-            break
-        kept.append(char)
-    return "".join(kept).rstrip() + ELLIPSIS
+    """``text`` trimmed (Discord counts after trimming), cut to ``limit`` units, never empty."""
+    return cut(text.strip(), limit) or EMPTY

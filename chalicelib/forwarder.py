@@ -23,7 +23,11 @@ def webhook_url(ssm_client: Callable[[], Any]) -> str:
         )
     if parameter not in _webhook_url_from_ssm:
         response = ssm_client().get_parameter(Name=parameter, WithDecryption=True)
-        _webhook_url_from_ssm[parameter] = response["Parameter"]["Value"].strip()
+        url = response["Parameter"]["Value"].strip()
+        if not url.startswith(("https://", "http://")):
+            # Retrying cannot mend a bad value; say so without echoing it (it is a secret).
+            raise settings.ConfigurationError(f"SSM parameter {parameter} does not hold a webhook URL")
+        _webhook_url_from_ssm[parameter] = url
     return _webhook_url_from_ssm[parameter]
 
 

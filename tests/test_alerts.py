@@ -354,3 +354,35 @@ def test_a_message_the_formatter_trips_over_is_still_forwarded_as_text(
     assert post.json["embeds"][0]["title"] == "Odd"
     assert post.json["embeds"][0]["description"] == '{"AlarmName": "Odd", "NewStateValue": []}'
     assert_fits_discord(post.json)
+
+
+def test_a_400_after_many_failures_still_gets_its_fallback() -> None:
+    clock = Clock()
+    with WebhookReceiver() as receiver:
+        receiver.script = [Reply(500), Reply(500), Reply(400, {"message": "bad embed"}), Reply(200, {"id": "1"})]
+        poster(receiver.url, clock, max_attempts=3, deadline_seconds=1000).post(MESSAGE, FALLBACK)
+    assert [post.json for post in receiver.posts] == [MESSAGE, MESSAGE, MESSAGE, FALLBACK]
+
+
+def test_json_full_of_emoji_keeps_its_code_block_closed() -> None:
+    (embed,) = discord.payload(alerts.parse_message(json.dumps(["\U0001f525" * 3000], ensure_ascii=False)))["embeds"]
+    assert embed["description"].startswith("```json\n")
+    assert embed["description"].endswith("…\n```")
+    assert units(embed["description"]) <= 4096
+
+
+def test_the_change_time_is_shown_in_utc_whatever_offset_it_came_with() -> None:
+    alarm = json.loads(load("threshold-alarm.json"))
+    alarm["StateChangeTime"] = "2026-11-24T04:15:04.011+0200"
+    (embed,) = discord.payload(alerts.parse_message(json.dumps(alarm)))["embeds"]
+    assert {"name": "Changed at", "value": "2026-11-24 02:15:04 UTC", "inline": False} in embed["fields"]
+
+
+def test_an_ssm_parameter_without_a_url_is_a_clear_configuration_error(
+    client: Any, boto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    boto("ssm").put_parameter(Name="/admin/discord_webhook_url", Value="changeme", Type="SecureString")
+    monkeypatch.setenv("WEBHOOK_URL_PARAMETER", "/admin/discord_webhook_url")
+    with pytest.raises(RuntimeError, match="does not hold a webhook URL") as caught:
+        client.lambda_.invoke("forward_alert", sns_event(client, "hello"))
+    assert "changeme" not in str(caught.value)
