@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from local_stack import resources
+
 QUEUE = "CompilerExplorerStats"
 TABLE = "compiler-builds"
 BUCKET = "compiler-explorer-logs"
@@ -62,18 +64,7 @@ def queue_length(url: str) -> int:
 
 
 def create_table() -> None:
-    setup_client("dynamodb").create_table(
-        TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "compiler", "KeyType": "HASH"},
-            {"AttributeName": "timestamp", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "compiler", "AttributeType": "S"},
-            {"AttributeName": "timestamp", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    resources.create_build_table(setup_client("dynamodb"), TABLE)
 
 
 def create_bucket() -> None:

@@ -61,8 +61,22 @@ def provision(client: Any, app: Chalice, options: Options, webhook_url: str) -> 
             sns.subscribe(TopicArn=topic_arns[source.topic], Protocol="sqs", Endpoint=_queue_arn(sqs, url))
             queue_urls[name], queue_urls[f"{name}-failed"] = url, failed_url
 
-    client("dynamodb").create_table(
-        TableName=BUILD_TABLE,
+    create_build_table(client("dynamodb"))
+    client("s3").create_bucket(Bucket=ARCHIVE_BUCKET)
+    # Production keeps the webhook URL in SSM; the forwarder reads it from there here too.
+    client("ssm").put_parameter(Name=WEBHOOK_PARAMETER, Value=webhook_url, Type="SecureString", Overwrite=True)
+    logger.info("created %s, table %s, bucket %s", ", ".join(sorted(queue_urls)), BUILD_TABLE, ARCHIVE_BUCKET)
+    return Resources(
+        stats_queue_url=queue_urls[settings.STATS_QUEUE_NAME],
+        alert_topic_arn=topic_arns[settings.ALERT_TOPIC_NAME],
+        queue_urls=queue_urls,
+    )
+
+
+def create_build_table(dynamodb: Any, name: str = BUILD_TABLE) -> None:
+    """The build table as production has it: on demand, hash key compiler, range key timestamp."""
+    dynamodb.create_table(
+        TableName=name,
         KeySchema=[
             {"AttributeName": "compiler", "KeyType": "HASH"},
             {"AttributeName": "timestamp", "KeyType": "RANGE"},
@@ -72,15 +86,6 @@ def provision(client: Any, app: Chalice, options: Options, webhook_url: str) -> 
             {"AttributeName": "timestamp", "AttributeType": "S"},
         ],
         BillingMode="PAY_PER_REQUEST",
-    )
-    client("s3").create_bucket(Bucket=ARCHIVE_BUCKET)
-    # Production keeps the webhook URL in SSM; the forwarder reads it from there here too.
-    client("ssm").put_parameter(Name=WEBHOOK_PARAMETER, Value=webhook_url, Type="SecureString", Overwrite=True)
-    logger.info("created %s, table %s, bucket %s", ", ".join(sorted(queue_urls)), BUILD_TABLE, ARCHIVE_BUCKET)
-    return Resources(
-        stats_queue_url=queue_urls[settings.STATS_QUEUE_NAME],
-        alert_topic_arn=topic_arns[settings.ALERT_TOPIC_NAME],
-        queue_urls=queue_urls,
     )
 
 

@@ -22,6 +22,7 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 
 import app as stats_app  # noqa: E402
 from chalicelib import aws, forwarder  # noqa: E402
+from local_stack import resources  # noqa: E402
 from tests.support import WebhookReceiver, free_port  # noqa: E402
 
 QUEUE = "CompilerExplorerStats"
@@ -68,18 +69,7 @@ def queue_url(boto: Any, monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.fixture
 def table(boto: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """The build table with production's keys, with COMPILER_BUILD_TABLE naming it."""
-    boto("dynamodb").create_table(
-        TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "compiler", "KeyType": "HASH"},
-            {"AttributeName": "timestamp", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "compiler", "AttributeType": "S"},
-            {"AttributeName": "timestamp", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    resources.create_build_table(boto("dynamodb"), TABLE)
     monkeypatch.setenv("COMPILER_BUILD_TABLE", TABLE)
     return TABLE
 

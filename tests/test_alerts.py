@@ -238,7 +238,7 @@ def test_a_429_asking_for_too_long_raises_at_once() -> None:
 def test_5xx_and_hangs_are_retried_with_backoff_and_delivered_once() -> None:
     clock = Clock()
     with WebhookReceiver() as receiver:
-        receiver.script = [Reply(500), Reply(502), Reply(200, delay=1.5), Reply(204)]
+        receiver.script = [Reply(500), Reply(502), Reply(200, delay=3.0), Reply(204)]
         poster(receiver.url, clock).post(MESSAGE)
     assert len(receiver.posts) == 4
     assert clock.sleeps == [0.5, 1.0, 2.0]

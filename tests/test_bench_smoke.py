@@ -25,7 +25,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         env={k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "WEBHOOK_URL")},
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=240,
         check=False,
     )
     # It exits 1 when a structural target is missed, after writing its results: the tests below

@@ -417,11 +417,11 @@ def test_an_alert_with_no_webhook_configured_goes_to_the_failure_queue(
 QUICK_POSTER = {"timeout": (1.0, 0.3), "backoff_seconds": 0.01, "max_retry_after": 1.0, "max_attempts": 6}
 POSTER_SCENARIOS = {
     "429-500s-hang-400": (
-        [Reply(429, {"retry_after": 0.05}), Reply(500), Reply(500), Reply(503, delay=0.6), Reply(400), Reply(200)],
+        [Reply(429, {"retry_after": 0.05}), Reply(500), Reply(500), Reply(503, delay=2.0), Reply(400), Reply(200)],
         1,
     ),
     "5xx-for-ever": ([Reply(500)] * 6, 0),
-    "hang-for-ever": ([Reply(503, delay=0.6)] * 6, 0),
+    "hang-for-ever": ([Reply(503, delay=2.0)] * 6, 0),
 }
 
 
@@ -451,7 +451,7 @@ def test_the_poster_raises_when_nothing_listens() -> None:
 def test_a_hang_after_discord_saved_the_alert_posts_it_twice() -> None:
     # Where alert duplicates come from (see README): Discord kept the message but its answer
     # came after our timeout, so the poster sends it again.
-    script = [Reply(200, {"id": "1"}, delay=0.6), Reply(200, {"id": "2"})]
+    script = [Reply(200, {"id": "1"}, delay=2.0), Reply(200, {"id": "2"})]
     with WebhookReceiver() as receiver:
         receiver.script[:] = list(script)
         discord.Webhook(receiver.url, **QUICK_POSTER).post({"content": "alert"})
