@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 STAGE ?= dev
 
-.PHONY: test lint format package deploy delete clean local browser
+.PHONY: test lint format package deploy delete clean local browser bench reliability
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,13 +28,11 @@ browser:
 
 # This project beside the seed's strategy on its own moto server (a few minutes): prints one
 # table and writes benchmarks/results.json. `make test` runs a quick mode of it.
-.PHONY: bench
 bench: $(INSTALLED)
 	$(BIN)/python -m benchmarks
 
 # The reliability suite at full size (5,000 page loads on the local stack, more generated input,
 # the slow Discord and kill scenarios; several minutes). `make test` runs its quick mode.
-.PHONY: reliability
 reliability: $(INSTALLED)
 	RELIABILITY_FULL=1 $(BIN)/pytest --timeout=900 tests/test_reliability_*.py
 	@echo "figures (build/reliability/load.json):" && cat build/reliability/load.json
