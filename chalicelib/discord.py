@@ -38,14 +38,10 @@ def payload(alert: Alert) -> dict[str, Any]:
     footer = _fit(alert.footer, FOOTER_LIMIT) if alert.footer else None
     fields = fields[:FIELDS_LIMIT]
     # Over the 6000 total: the description gives way first, then fields from the last one.
-    excess = (
-        utf16_length(title, footer, *(part for f in fields for part in f))
-        + utf16_length(description)
-        - EMBED_TOTAL_LIMIT
-    )
+    excess = _embed_length(title, description, footer, fields) - EMBED_TOTAL_LIMIT
     if excess > 0:
         description = _fit(description, max(utf16_length(description) - excess, 1))
-        excess = utf16_length(title, description, footer, *(part for f in fields for part in f)) - EMBED_TOTAL_LIMIT
+        excess = _embed_length(title, description, footer, fields) - EMBED_TOTAL_LIMIT
     while excess > 0 and fields:
         name, value = fields.pop()
         excess -= utf16_length(name, value)
@@ -180,6 +176,10 @@ def _retry_after(response: Any) -> float:
 
 def _excerpt(response: Any) -> str:
     return " ".join(response.text[:300].split())
+
+
+def _embed_length(title: str, description: str, footer: str | None, fields: list[tuple[str, str]]) -> int:
+    return utf16_length(title, description, footer, *(part for field in fields for part in field))
 
 
 def _fit(text: str, limit: int) -> str:
