@@ -18,7 +18,7 @@ from typing import Any
 
 from benchmarks import aws_setup
 from benchmarks.events import ALARM, build_event, pageload_event, sns_event, sqs_event
-from benchmarks.webhook import WebhookReceiver
+from tests.support import WebhookReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGELOAD_SPONSORS = 3
@@ -96,7 +96,7 @@ def coldstart_rows(runs: int, expected_build: dict[str, str | None], compiler: s
         for round_number in range(rounds):
             for target in TARGETS:
                 function = target.split(":", 1)[1]
-                objects, posts = _object_count(), webhook.posts
+                objects, posts = _object_count(), len(webhook.posts)
                 report = _run(target, event_files[function], envs[target], workdir)
                 checks[target].append(
                     _did_its_work(function, report, objects, posts, webhook, queue_url, expected_build)
@@ -134,7 +134,7 @@ def _did_its_work(
         return result["statusCode"] == 200 and answer == expected_build
     if function == "archiver":
         return _object_count() == objects_before + 1
-    return webhook.posts == posts_before + 1
+    return len(webhook.posts) == posts_before + 1
 
 
 def _summary(reports: list[dict[str, Any]]) -> dict[str, Any]:
