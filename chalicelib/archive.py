@@ -34,7 +34,7 @@ def archive_batch(
 
     payload = "\n".join(bodies).encode("utf-8")
     _write_only_new_keys(s3)
-    stamp = now()
+    first_stamp = stamp = now()
     for _ in range(KEY_ATTEMPTS):
         key = object_key(function_name, stamp)
         try:
@@ -47,7 +47,7 @@ def archive_batch(
             continue
         logger.info("archived %d messages to s3://%s/%s", len(bodies), bucket, key)
         return key
-    raise RuntimeError(f"no free archive key after {KEY_ATTEMPTS} attempts from {object_key(function_name, now())}")
+    raise RuntimeError(f"no free archive key in {KEY_ATTEMPTS} attempts from {object_key(function_name, first_stamp)}")
 
 
 def _write_only_new_keys(s3: Any) -> None:
