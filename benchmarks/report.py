@@ -239,46 +239,17 @@ def targets(results: dict[str, Any]) -> list[Target]:
         )
     )
     found.append(
-        Target(
-            "build lookup: consumed capacity (ReturnConsumedCapacity, as moto reports it) never above the baseline's",
-            all(
-                row["project"]["capacity"]["reported_capacity_units"]
-                <= row["baseline"]["capacity"]["reported_capacity_units"]
-                for row in builds.values()
-            ),
-            "; ".join(
-                f"{row['history']}: {row['project']['capacity']['reported_capacity_units']:g} vs "
-                f"{row['baseline']['capacity']['reported_capacity_units']:g}"
-                for row in builds.values()
-            ),
+        _never_above_baseline(
+            builds, "consumed capacity (ReturnConsumedCapacity, as moto reports it)", "reported_capacity_units"
         )
     )
+    found.append(_never_above_baseline(builds, "items read", "items_read"))
     found.append(
-        Target(
-            "build lookup: items read never above the baseline's",
-            all(
-                row["project"]["capacity"]["items_read"] <= row["baseline"]["capacity"]["items_read"]
-                for row in builds.values()
-            ),
-            "; ".join(
-                f"{row['history']}: {row['project']['capacity']['items_read']} vs "
-                f"{row['baseline']['capacity']['items_read']}"
-                for row in builds.values()
-            ),
-        )
-    )
-    found.append(
-        Target(
-            "build lookup: modelled DynamoDB read capacity (item sizes, 4 KB units) never above the baseline's",
-            all(
-                row["project"]["capacity"]["modelled_rcu"] <= row["baseline"]["capacity"]["modelled_rcu"]
-                for row in builds.values()
-            ),
-            "; ".join(
-                f"{row['history']}: {row['project']['capacity']['modelled_rcu']:g} vs "
-                f"{row['baseline']['capacity']['modelled_rcu']:g} RCU"
-                for row in builds.values()
-            ),
+        _never_above_baseline(
+            builds,
+            "modelled DynamoDB read capacity (item sizes, 4 KB units)",
+            "modelled_rcu",
+            unit=" RCU",
             kind="model",
         )
     )
@@ -355,3 +326,18 @@ def target_lines(found: list[Target]) -> str:
 
 def as_json(found: list[Target]) -> list[dict[str, Any]]:
     return [asdict(t) for t in found]
+
+
+def _never_above_baseline(
+    builds: dict[str, Any], measure: str, key: str, unit: str = "", kind: str = "structural"
+) -> Target:
+    """A build-lookup target: this project's ``capacity[key]`` is at most the baseline's, for every history."""
+    pairs = [
+        (row["history"], row["project"]["capacity"][key], row["baseline"]["capacity"][key]) for row in builds.values()
+    ]
+    return Target(
+        f"build lookup: {measure} never above the baseline's",
+        all(ours <= theirs for _, ours, theirs in pairs),
+        "; ".join(f"{history}: {ours:g} vs {theirs:g}{unit}" for history, ours, theirs in pairs),
+        kind=kind,
+    )

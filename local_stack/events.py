@@ -33,6 +33,7 @@ from chalice.local import LambdaContext
 
 from local_stack import applocal, children, resources
 from local_stack.options import ACCOUNT_ID, REGION, STAGE, Options
+from local_stack.resources import queue_arn
 
 logger = logging.getLogger("local_stack.events")
 
@@ -117,9 +118,7 @@ class QueuePoller(threading.Thread):
         self.function = function
         self.stopping = stopping
         self.drain_seconds = drain_seconds
-        self.queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+        self.queue_arn = queue_arn(sqs, queue_url)
 
     def receive(self, limit: int, wait_seconds: int) -> list[dict[str, Any]]:
         return self.sqs.receive_message(

@@ -54,11 +54,11 @@ def provision(client: Any, app: Chalice, options: Options, webhook_url: str) -> 
             topic_arns[source.topic] = sns.create_topic(Name=source.topic)["TopicArn"]
             name = delivery_queue_name(source.topic, source.name)
             failed_url = sqs.create_queue(QueueName=f"{name}-failed")["QueueUrl"]
-            redrive = {"deadLetterTargetArn": _queue_arn(sqs, failed_url), "maxReceiveCount": str(ALERT_ATTEMPTS)}
+            redrive = {"deadLetterTargetArn": queue_arn(sqs, failed_url), "maxReceiveCount": str(ALERT_ATTEMPTS)}
             url = sqs.create_queue(QueueName=name, Attributes={**visibility, "RedrivePolicy": json.dumps(redrive)})[
                 "QueueUrl"
             ]
-            sns.subscribe(TopicArn=topic_arns[source.topic], Protocol="sqs", Endpoint=_queue_arn(sqs, url))
+            sns.subscribe(TopicArn=topic_arns[source.topic], Protocol="sqs", Endpoint=queue_arn(sqs, url))
             queue_urls[name], queue_urls[f"{name}-failed"] = url, failed_url
 
     create_build_table(client("dynamodb"))
@@ -89,5 +89,6 @@ def create_build_table(dynamodb: Any, name: str = BUILD_TABLE) -> None:
     )
 
 
-def _queue_arn(sqs: Any, url: str) -> str:
+def queue_arn(sqs: Any, url: str) -> str:
+    """The ARN of the queue at ``url``, as an event source mapping or subscription names it."""
     return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -4,6 +4,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from local_stack.resources import queue_arn
+
 
 def drain(sqs: Any, queue_url: str, into: list[str] | None = None) -> int:
     """Receive and delete every visible message (10 a call); return how many, appending bodies to ``into``."""
@@ -44,9 +46,7 @@ class EventSourceMapping:
         self.queue_url = queue_url
         self.invoke = invoke
         self.batch_size = batch_size
-        self.queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+        self.queue_arn = queue_arn(sqs, queue_url)
 
     def deliver_once(self) -> Delivery | None:
         from local_stack.events import sqs_event

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from reliability.sqs import drain
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -86,14 +88,8 @@ class WebhookReceiver:
 def drain_queue(sqs: Any, queue_url: str) -> list[str]:
     """Every message body now on the queue, received and deleted."""
     bodies: list[str] = []
-    while True:
-        response = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-        messages = response.get("Messages", [])
-        if not messages:
-            return bodies
-        for message in messages:
-            bodies.append(message["Body"])
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    drain(sqs, queue_url, into=bodies)
+    return bodies
 
 
 def archived_objects(s3: Any, bucket: str) -> Iterator[tuple[str, str]]:
