@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from devkit import moto, names
+from devkit.names import ARCHIVE_BUCKET as BUCKET
+from devkit.names import BUILD_TABLE as TABLE
+from devkit.names import STATS_QUEUE as QUEUE
+from devkit.names import WEBHOOK_PARAMETER
 from local_stack import resources
 
-QUEUE = "CompilerExplorerStats"
-TABLE = "compiler-builds"
-BUCKET = "compiler-explorer-logs"
-WEBHOOK_PARAMETER = "/admin/discord_webhook_url"
 HISTORY_LENGTH = 400
 # DynamoDB bills reads in 4 KB units; an eventually consistent read (Query's default) costs half a unit.
 READ_UNIT_BYTES = 4096
@@ -23,31 +24,15 @@ EVENTUALLY_CONSISTENT = 0.5
 
 def set_environment(endpoint: str) -> None:
     """Point boto3 (both sides) at the emulator; must run before aws-embedded-metrics is imported."""
-    os.environ.update(
-        {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",  # moto's fake credentials
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_EMF_ENVIRONMENT": "Local",
-            "COMPILER_BUILD_TABLE": TABLE,
-            "S3_BUCKET_NAME": BUCKET,
-        }
-    )
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "WEBHOOK_URL", "WEBHOOK_URL_PARAMETER"):
+    for name in (*names.FOREIGN_AWS_VARIABLES, "WEBHOOK_URL", "WEBHOOK_URL_PARAMETER"):
         os.environ.pop(name, None)
+    os.environ.update({**names.aws_environment(endpoint), "COMPILER_BUILD_TABLE": TABLE, "S3_BUCKET_NAME": BUCKET})
 
 
 @functools.cache
 def setup_client(service: str) -> Any:
     """The benchmark's own client, for creating resources and checking results; the counter skips it."""
-    import boto3
-
-    from benchmarks.emulator import SETUP_HEADER
-
-    client = boto3.session.Session().client(service, endpoint_url=os.environ["AWS_ENDPOINT_URL"])
-    client.meta.events.register("before-sign", lambda request, **_: request.headers.__setitem__(SETUP_HEADER, "1"))
-    return client
+    return moto.uncounted(names.client(service, os.environ["AWS_ENDPOINT_URL"]))
 
 
 def create_queue(name: str = QUEUE) -> str:

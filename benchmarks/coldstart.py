@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import aws_setup
-from benchmarks.events import ALARM, build_event, pageload_event, sns_event, sqs_event
-from tests.support import WebhookReceiver
+from devkit.discord_fake import DiscordFake
+from devkit.lambda_events import ALARM, alarm_event, build_event, pageload_event, sqs_event_of_bodies
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGELOAD_SPONSORS = 3
@@ -41,9 +41,9 @@ def _events(compiler: str) -> dict[str, dict[str, Any]]:
     return {
         "pageload": pageload_event(PAGELOAD_SPONSORS),
         "build": build_event(compiler),
-        "archiver": sqs_event(bodies),
-        "forwarder": sns_event(ALARM),
-        "forwarder-ssm": sns_event(ALARM),
+        "archiver": sqs_event_of_bodies(bodies),
+        "forwarder": alarm_event(ALARM),
+        "forwarder-ssm": alarm_event(ALARM),
     }
 
 
@@ -80,7 +80,7 @@ def coldstart_rows(runs: int, expected_build: dict[str, str | None], compiler: s
     reports: dict[str, list[dict[str, Any]]] = {target: [] for target in TARGETS}
     checks: dict[str, list[bool]] = {target: [] for target in TARGETS}
     rounds = runs + 1 if runs > 1 else runs
-    with WebhookReceiver() as webhook, tempfile.TemporaryDirectory(prefix="bench-coldstart-") as tmp:
+    with DiscordFake() as webhook, tempfile.TemporaryDirectory(prefix="bench-coldstart-") as tmp:
         workdir = Path(tmp)
         aws_setup.put_webhook_parameter(webhook.url)
         base_env = {**os.environ, "SQS_STATS_QUEUE": queue_url, "WEBHOOK_URL": webhook.url}
@@ -118,7 +118,7 @@ def _did_its_work(
     report: dict[str, Any],
     objects_before: int,
     posts_before: int,
-    webhook: WebhookReceiver,
+    webhook: DiscordFake,
     queue_url: str,
     expected_build: dict[str, str | None],
 ) -> bool:

@@ -6,10 +6,7 @@ are compared with what ``requirements.txt`` needs (its packages and their depend
 installed metadata declares them).
 """
 
-import os
 import re
-import subprocess
-import sys
 import tempfile
 import time
 import zipfile
@@ -19,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from packaging.requirements import Requirement
+
+from devkit import process
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_SDK = {"boto3", "botocore", "s3transfer", "jmespath"}
@@ -103,17 +102,8 @@ def analyse(zip_path: Path) -> dict[str, Any]:
 def package_row(stage: str = "dev") -> dict[str, Any]:
     """Run ``chalice package`` into a temporary folder and take the zip apart."""
     with tempfile.TemporaryDirectory(prefix="bench-package-") as out:
-        env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
         started = time.perf_counter()
-        built = subprocess.run(  # noqa: S603 (the venv's own chalice)
-            [str(Path(sys.executable).parent / "chalice"), "package", "--stage", stage, out],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        built = process.chalice("package", "--stage", stage, out)
         if built.returncode != 0:
             raise RuntimeError(f"chalice package failed:\n{built.stdout[-2000:]}\n{built.stderr[-2000:]}")
         return {"stage": stage, "package_seconds": round(time.perf_counter() - started, 1)} | analyse(

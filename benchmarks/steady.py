@@ -17,9 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks import aws_setup
-from benchmarks.emulator import Emulator
-from benchmarks.events import LambdaContext, build_event, pageload_event
 from benchmarks.timing import interleaved, quiet_stdout, ratio
+from devkit.lambda_events import LambdaContext, build_event, pageload_event
+from devkit.moto import MotoProcess as Emulator
 
 SPONSOR_CASES = (0, 3, 9)
 HISTORY_CASES = (("newest-ok", 0), ("ok-5-back", 5), ("ok-150-back", 150))

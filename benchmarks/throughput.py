@@ -5,42 +5,31 @@ once; a page load counts only when its line is in an archive object in S3, so th
 covers the API, the queue, the event runtime and the archiver together.
 """
 
-import json
 import threading
 import time
 import urllib.request
 from typing import Any
 
 from benchmarks.timing import median_ms, p95_ms
+from devkit import archive
+from local_stack import launcher
 
 SPONSORS = 3
-BUCKET = "compiler-explorer-logs"
 # A short batching window, so the last page loads are archived soon after they are sent.
 BATCH_WINDOW = 1.0
 
 
-def _archived(s3: Any, seen: dict[str, tuple[int, int]]) -> tuple[int, int]:
+def _archived(s3: Any, seen: dict[str, bytes]) -> tuple[int, int]:
     """(PageLoad lines, SponsorView lines) in every archive object, reading each object once."""
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=BUCKET, Prefix="stats/"):
-        for entry in page.get("Contents", []):
-            if entry["Key"] in seen:
-                continue
-            lines = s3.get_object(Bucket=BUCKET, Key=entry["Key"])["Body"].read().decode().splitlines()
-            kinds = [json.loads(line)["type"] for line in lines if line]
-            seen[entry["Key"]] = (kinds.count("PageLoad"), kinds.count("SponsorView"))
-    return sum(p for p, _ in seen.values()), sum(s for _, s in seen.values())
+    seen.update(archive.objects(s3, skip=seen))
+    kinds = [line["type"] for line in archive.lines(seen)]
+    return kinds.count("PageLoad"), kinds.count("SponsorView")
 
 
 def throughput_row(clients: int, per_client: int, deadline_seconds: float = 180) -> dict[str, Any]:
-    try:
-        from local_stack import launcher
-    except ImportError:
-        return {"available": False, "note": "n/a (local stack absent)"}
-
     with launcher.running(batch_window=BATCH_WINDOW) as stack:
         s3 = stack.client("s3")
-        seen: dict[str, tuple[int, int]] = {}
+        seen: dict[str, bytes] = {}
         before = _archived(s3, seen)
         latencies: list[float] = []
         statuses: list[int] = []

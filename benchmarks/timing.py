@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.emulator import Emulator
+from devkit.moto import MotoProcess as Emulator
 
 
 @dataclass

@@ -12,8 +12,8 @@ Environment (all optional):
     LOCAL_DRAIN_SECONDS=10       at most this long for the final flush when stopping
     WEBHOOK_URL                  a real Discord webhook; unset, each Discord message is printed instead
 
-Processes: ``python -m local_stack`` (API, console webhook, supervision) starts
-``python -m local_stack.emulator PORT`` and ``python -m local_stack.events`` (the event
+Processes: ``python -m local_stack`` (API, the Discord fake, supervision) starts
+``python -m devkit.moto --port PORT`` and ``python -m local_stack.events`` (the event
 runtime: SQS batches to ``archive_stats``, SNS notifications to ``forward_alert``, as Lambda
 would deliver them). Each child is in its own session and exits when the stack does.
 
@@ -23,8 +23,7 @@ Printed lines other programs can rely on:
     [events] runtime ready (pid N): ...
 
 Signals to the stack's process: SIGINT/SIGTERM stop it (API first, then the runtime archives
-what is still queued, then the emulator; within 20 s, exit code 0). SIGUSR1 restarts the event
-runtime after it has flushed what it holds. If the runtime dies (say, ``kill -9`` mid-batch),
+what is still queued, then the emulator; within 20 s, exit code 0). If the runtime dies (say, ``kill -9`` mid-batch),
 the stack starts a new one and the messages it held come back after the visibility timeout.
 
 From Python (tests, load and failure tests), ``local_stack.launcher`` does all of that:
@@ -35,6 +34,5 @@ From Python (tests, load and failure tests), ``local_stack.launcher`` does all o
         stack.api_url, stack.aws_endpoint, stack.client("s3"), stack.output
         old = stack.kill_runtime()                 # SIGKILL the event runtime
         stack.wait_for_runtime(other_than=old)     # the replacement is polling
-        stack.restart_runtime()                    # or: a graceful restart (SIGUSR1)
         assert stack.stop() == 0                   # SIGTERM to the group; flushes first
 """

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib import settings
-from local_stack.options import ACCOUNT_ID, CREDENTIALS, HOST, REGION
+from devkit import names
+from devkit.names import ACCOUNT_ID, HOST, REGION
 
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{settings.ALERT_TOPIC_NAME}"
 
@@ -63,15 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state", choices=["ALARM", "OK", "INSUFFICIENT_DATA"], default="ALARM")
     args = parser.parse_args(argv)
 
-    import boto3
-
-    sns = boto3.client(
-        "sns",
-        endpoint_url=args.endpoint_url,
-        region_name=REGION,
-        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
+    sns: Any = names.client("sns", args.endpoint_url)
     alarm = site_too_slow(args.state, datetime.now(UTC))
     response = sns.publish(
         TopicArn=TOPIC_ARN,

@@ -1,12 +1,10 @@
 """Loading the app as ``chalice local`` does: the project's ``app.py`` with a stage's config."""
 
-from pathlib import Path
-
 from chalice import Chalice
 from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from devkit.process import PROJECT_DIR
 
 
 def load(stage: str) -> tuple[Chalice, Config]:

@@ -16,7 +16,6 @@ On SIGTERM it stops taking its time: the batch it holds is invoked at once, then
 still queued, until the queues are empty or ``LOCAL_DRAIN_SECONDS`` have passed.
 """
 
-import base64
 import json
 import logging
 import os
@@ -29,65 +28,27 @@ from typing import Any
 from chalice import Chalice
 from chalice.app import SNSEventConfig, SQSEventConfig
 from chalice.config import Config
-from chalice.local import LambdaContext
 
-from local_stack import applocal, children, resources
-from local_stack.options import ACCOUNT_ID, REGION, STAGE, Options
-from local_stack.resources import queue_arn
+from devkit import process
+from devkit import sqs as sqs_tools
+from devkit.lambda_events import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_SECONDS, LambdaContext, sns_event, sqs_event
+from devkit.names import ACCOUNT_ID, REGION
+from local_stack import applocal, resources
+from local_stack.options import STAGE, Options
 
 logger = logging.getLogger("local_stack.events")
 
-RECEIVE_LIMIT = 10  # SQS hands out at most 10 messages per ReceiveMessage
 LONG_POLL_SECONDS = 1  # short enough to notice a stop request promptly
-DEFAULT_TIMEOUT_SECONDS = 60
-DEFAULT_MEMORY_MB = 128
 
 
 def lambda_context(config: Config, handler: str) -> LambdaContext:
     """A context like Lambda's for the deployed function Chalice would name ``<app>-<stage>-<handler>``."""
     scoped = config.scope(config.chalice_stage, handler)
-    name = f"{config.app_name}-{config.chalice_stage}-{handler}"
-    context = LambdaContext(
-        function_name=name,
-        memory_size=scoped.lambda_memory_size or DEFAULT_MEMORY_MB,
-        max_runtime_ms=(scoped.lambda_timeout or DEFAULT_TIMEOUT_SECONDS) * 1000,
+    return LambdaContext(
+        function_name=f"{config.app_name}-{config.chalice_stage}-{handler}",
+        memory_limit_in_mb=scoped.lambda_memory_size or DEFAULT_MEMORY_MB,
+        timeout_seconds=scoped.lambda_timeout or DEFAULT_TIMEOUT_SECONDS,
     )
-    context.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
-    context.log_group_name = f"/aws/lambda/{name}"
-    context.log_stream_name = f"local/[$LATEST]{os.getpid()}"
-    return context
-
-
-def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    """The event Lambda's SQS poller passes: one record per message, as ReceiveMessage gave it."""
-    return {"Records": [_sqs_record(message, queue_arn) for message in messages]}
-
-
-def sns_event(notification: dict[str, Any], subscription_arn: str) -> dict[str, Any]:
-    """The event SNS passes to a subscribed function, from the notification JSON SNS put on a queue."""
-    return {
-        "Records": [
-            {
-                "EventSource": "aws:sns",
-                "EventVersion": "1.0",
-                "EventSubscriptionArn": subscription_arn,
-                "Sns": {
-                    "Type": notification.get("Type", "Notification"),
-                    "MessageId": notification.get("MessageId"),
-                    "TopicArn": notification.get("TopicArn"),
-                    "Subject": notification.get("Subject"),  # null when published without one
-                    "Message": notification.get("Message", ""),
-                    "Timestamp": notification.get("Timestamp"),
-                    "SignatureVersion": notification.get("SignatureVersion"),
-                    "Signature": notification.get("Signature"),
-                    # The queue copy spells these ...URL; the Lambda event spells them ...Url.
-                    "SigningCertUrl": notification.get("SigningCertURL"),
-                    "UnsubscribeUrl": notification.get("UnsubscribeURL"),
-                    "MessageAttributes": notification.get("MessageAttributes", {}),
-                },
-            }
-        ]
-    }
 
 
 class Function:
@@ -118,25 +79,21 @@ class QueuePoller(threading.Thread):
         self.function = function
         self.stopping = stopping
         self.drain_seconds = drain_seconds
-        self.queue_arn = queue_arn(sqs, queue_url)
+        self.queue_arn = sqs_tools.queue_arn(sqs, queue_url)
 
     def receive(self, limit: int, wait_seconds: int) -> list[dict[str, Any]]:
         return self.sqs.receive_message(
             QueueUrl=self.queue_url,
-            MaxNumberOfMessages=max(1, min(limit, RECEIVE_LIMIT)),
+            MaxNumberOfMessages=max(1, min(limit, sqs_tools.BATCH_LIMIT)),
             WaitTimeSeconds=wait_seconds,
             MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
         ).get("Messages", [])
 
     def delete(self, messages: list[dict[str, Any]]) -> None:
-        for start in range(0, len(messages), RECEIVE_LIMIT):
-            chunk = messages[start : start + RECEIVE_LIMIT]
-            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)]
-            failed = self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries).get("Failed") or []
-            if failed:
-                # As on AWS: those messages will be delivered again (at least once).
-                logger.warning("%s: %d message(s) not deleted and will come back", self.function.name, len(failed))
+        failed = sqs_tools.delete(self.sqs, self.queue_url, messages)
+        if failed:
+            # As on AWS: those messages will be delivered again (at least once).
+            logger.warning("%s: %d message(s) not deleted and will come back", self.function.name, failed)
 
     def run(self) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -232,11 +189,11 @@ class SnsPoller(QueuePoller):
 
     def poll(self) -> None:
         while not self.stopping.is_set():
-            for message in self.receive(RECEIVE_LIMIT, LONG_POLL_SECONDS):
+            for message in self.receive(sqs_tools.BATCH_LIMIT, LONG_POLL_SECONDS):
                 self.deliver(message)
         deadline = time.monotonic() + self.drain_seconds
         while time.monotonic() < deadline:
-            messages = self.receive(RECEIVE_LIMIT, 0)
+            messages = self.receive(sqs_tools.BATCH_LIMIT, 0)
             if not messages:
                 break
             for message in messages:
@@ -292,43 +249,14 @@ def _subscription_arn(sns: Any, topic: str, queue_arn: str) -> str:
     return f"{topic_arn}:local"
 
 
-def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
-    record = {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message.get("Attributes", {}),
-        "messageAttributes": {
-            name: _lambda_message_attribute(value) for name, value in message.get("MessageAttributes", {}).items()
-        },
-        "md5OfBody": message.get("MD5OfBody"),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": REGION,
-    }
-    if "MD5OfMessageAttributes" in message:
-        record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
-    return record
-
-
-def _lambda_message_attribute(value: dict[str, Any]) -> dict[str, Any]:
-    # Lambda spells SQS message attributes in camelCase, with binary values base64-encoded.
-    attribute: dict[str, Any] = {"stringListValues": [], "binaryListValues": [], "dataType": value.get("DataType")}
-    if "StringValue" in value:
-        attribute["stringValue"] = value["StringValue"]
-    if "BinaryValue" in value:
-        attribute["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode("ascii")
-    return attribute
-
-
 def main() -> int:
-    stopping = children.stop_event()
-    children.exit_with_parent()
-    children.log_to_stdout("events")
+    stopping = process.stop_event()
+    process.exit_with_parent()
+    process.log_to_stdout("events")
     options = Options.from_env()
     import boto3
 
-    app, config = applocal.load(os.environ.get("LOCAL_STAGE", STAGE))
+    app, config = applocal.load(STAGE)
     session = boto3.session.Session()
     running = pollers(app, config, lambda service: session.client(service, region_name=REGION), options, stopping)
     for poller in running:

@@ -14,63 +14,36 @@ The stack runs as ``python -m local_stack`` in a process group of its own, exact
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from local_stack.applocal import PROJECT_DIR
-from local_stack.options import CREDENTIALS, REGION
+from devkit import names, net
+from devkit.process import OutputProcess
 
 READY = re.compile(r"\[stack\] ready: API (\S+), AWS emulator (\S+)")
 RUNTIME_READY = re.compile(r"\[events\] runtime ready \(pid (\d+)\)")
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class StackProcess:
     """A running ``python -m local_stack`` and what it has printed."""
 
-    def __init__(self, process: subprocess.Popen[str]) -> None:
+    def __init__(self, process: OutputProcess) -> None:
         self.process = process
-        self.lines: list[str] = []
         self.api_url = ""
         self.aws_endpoint = ""
-        self._changed = threading.Condition()
-        self._reader = threading.Thread(target=self._read, name="stack-output", daemon=True)
-        self._reader.start()
+
+    @property
+    def lines(self) -> list[str]:
+        return self.process.lines
 
     @property
     def output(self) -> str:
-        with self._changed:
-            return "".join(self.lines)
+        return self.process.output
 
     def wait_for_line(self, pattern: str | re.Pattern[str], timeout: float, after: int = 0) -> re.Match[str]:
         """The first printed line from index ``after`` on that matches ``pattern``; raises on timeout or exit."""
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            seen = after
-            while True:
-                for line in self.lines[seen:]:
-                    match = regex.search(line)
-                    if match:
-                        return match
-                seen = len(self.lines)
-                left = deadline - time.monotonic()
-                if left <= 0 or (self.process.poll() is not None and not self._reader.is_alive()):
-                    tail = "".join(self.lines[-40:])
-                    raise TimeoutError(f"no line matching {regex.pattern!r} within {timeout} s; last output:\n{tail}")
-                self._changed.wait(min(left, 0.5))
+        return self.process.wait_for_line(pattern, timeout, after)
 
     def wait_until_ready(self, timeout: float) -> None:
         match = self.wait_for_line(READY, timeout)
@@ -79,8 +52,7 @@ class StackProcess:
     @property
     def runtime_pid(self) -> int:
         """The pid of the event runtime that started last."""
-        with self._changed:
-            pids = [int(m[1]) for line in self.lines if (m := RUNTIME_READY.search(line))]
+        pids = [int(m[1]) for line in list(self.lines) if (m := RUNTIME_READY.search(line))]
         if not pids:
             raise LookupError("no event runtime has started yet")
         return pids[-1]
@@ -91,64 +63,24 @@ class StackProcess:
         os.kill(pid, signal.SIGKILL)
         return pid
 
-    def restart_runtime(self) -> None:
-        """Ask the stack for a new event runtime (SIGUSR1): the old one flushes what it holds first."""
-        os.kill(self.process.pid, signal.SIGUSR1)
-
     def wait_for_runtime(self, other_than: int | None = None, timeout: float = 30) -> int:
         """Wait for an event runtime other than ``other_than`` (default: the current one) to be ready."""
         old = self.runtime_pid if other_than is None else other_than
-        deadline = time.monotonic() + timeout
-        while True:
-            pid = self.runtime_pid
-            if pid != old:
-                return pid
-            with self._changed:
-                count = len(self.lines)
-            self.wait_for_line(RUNTIME_READY, max(0.1, deadline - time.monotonic()), after=count)
+        return net.eventually(
+            lambda: (pid := self.runtime_pid) != old and pid, timeout, f"an event runtime other than {old}", 0.1
+        )
 
     def client(self, service: str) -> Any:
         """A boto3 client for the stack's emulator."""
-        import boto3
-
-        return boto3.client(
-            service,
-            endpoint_url=self.aws_endpoint,
-            region_name=REGION,
-            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
+        return names.client(service, self.aws_endpoint)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         """Send ``sig`` to the stack's process group (as Ctrl-C or a service manager would); its exit code."""
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._reader.join(timeout=5)
-        return self.process.returncode
+        return self.process.stop(timeout, sig)
 
     def kill(self) -> None:
         """SIGKILL the whole group (a last resort: nothing is flushed)."""
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None  # noqa: S101 (Popen was given stdout=PIPE)
-        for line in self.process.stdout:
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
+        self.process.kill()
 
 
 def start(
@@ -163,8 +95,8 @@ def start(
 ) -> StackProcess:
     """Start ``python -m local_stack`` (free ports unless given) and wait until it serves."""
     settings = {
-        "PORT": port or free_port(),
-        "AWS_PORT": aws_port or free_port(),
+        "PORT": port or net.free_port(),
+        "AWS_PORT": aws_port or net.free_port(),
         "LOCAL_BATCH_WINDOW": batch_window,
         "LOCAL_VISIBILITY_TIMEOUT": visibility_timeout,
         "WEBHOOK_URL": webhook_url,
@@ -172,17 +104,7 @@ def start(
     environment = {**os.environ, **{k: str(v) for k, v in settings.items() if v is not None}, **(env or {})}
     if webhook_url is None and "WEBHOOK_URL" not in (env or {}):
         environment.pop("WEBHOOK_URL", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local_stack"],
-        cwd=PROJECT_DIR,
-        env={**environment, "PYTHONUNBUFFERED": "1"},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    stack = StackProcess(process)
+    stack = StackProcess(OutputProcess.python("local_stack", env=environment))
     try:
         stack.wait_until_ready(ready_timeout)
     except BaseException:
@@ -198,5 +120,5 @@ def running(**options: Any) -> Iterator[StackProcess]:
     try:
         yield stack
     finally:
-        if stack.process.poll() is None:
+        if stack.process.exited() is None:
             stack.stop()

@@ -3,13 +3,9 @@
 import os
 from dataclasses import dataclass
 
-HOST = "127.0.0.1"
-REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"  # the account moto's server answers as for any credentials
+from devkit.names import HOST
+
 STAGE = "local"
-# Fake credentials: boto3 must sign requests, and these can never reach a real account.
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-WEBHOOK_PARAMETER = "/admin/discord_webhook_url"
 
 
 class OptionError(ValueError):

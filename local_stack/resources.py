@@ -15,12 +15,12 @@ from chalice import Chalice
 from chalice.app import SNSEventConfig, SQSEventConfig
 
 from chalicelib import settings
-from local_stack.options import WEBHOOK_PARAMETER, Options
+from devkit.names import ARCHIVE_BUCKET, BUILD_TABLE, WEBHOOK_PARAMETER
+from devkit.sqs import queue_arn
+from local_stack.options import Options
 
 logger = logging.getLogger(__name__)
 
-BUILD_TABLE = "compiler-builds"
-ARCHIVE_BUCKET = "compiler-explorer-logs"
 ALERT_ATTEMPTS = 3
 # Production's stats queue: 1 KiB messages, kept 10 minutes.
 STATS_QUEUE_ATTRIBUTES = {"MaximumMessageSize": "1024", "MessageRetentionPeriod": "600"}
@@ -87,8 +87,3 @@ def create_build_table(dynamodb: Any, name: str = BUILD_TABLE) -> None:
         ],
         BillingMode="PAY_PER_REQUEST",
     )
-
-
-def queue_arn(sqs: Any, url: str) -> str:
-    """The ARN of the queue at ``url``, as an event source mapping or subscription names it."""
-    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -1,35 +1,39 @@
 """`python -m local_stack`: emulator, resources, seed data, event runtime and API, in that order.
 
-Processes: this one (the API on Chalice's local server, the console webhook, supervision),
-the emulator (``local_stack.emulator``) and the event runtime (``local_stack.events``). The
+Processes: this one (the API on Chalice's local server, the Discord fake, supervision),
+the emulator (``devkit.moto``) and the event runtime (``local_stack.events``). The
 children run in sessions of their own and end when this process's pipes to them close, so
 Ctrl-C or SIGTERM to this process group reaches only this process, which then stops things
 in the order that loses nothing: the API, then the runtime (which flushes the queues into
 the archive), then the emulator.
 """
 
+import json
 import logging
 import os
 import re
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import Any
 
 from chalice.app import SQSEventConfig
 
 from chalicelib import settings
-from local_stack import applocal, children, resources, seed
+from devkit import names, net, process
+from devkit.discord_fake import DiscordFake, Message
+from devkit.names import ACCOUNT_ID, HOST, REGION, WEBHOOK_PARAMETER
+from devkit.process import OutputProcess
+from local_stack import applocal, resources, seed
 from local_stack.api import ApiServer
-from local_stack.options import ACCOUNT_ID, CREDENTIALS, HOST, REGION, STAGE, WEBHOOK_PARAMETER, OptionError, Options
-from local_stack.webhook_printer import WebhookPrinter
+from local_stack.options import STAGE, OptionError, Options
 
 logger = logging.getLogger("local_stack.stack")
+discord_logger = logging.getLogger("local_stack.discord")
 
 READY_LINE = "ready: API {api}, AWS emulator {aws}"  # the launcher waits for this line
 RUNTIME_READY = re.compile(r"\[events\] runtime ready \(pid (\d+)\)")
@@ -40,7 +44,6 @@ EMULATOR_STOP_SECONDS = 2.0
 # A runtime that keeps dying is restarted less and less often, as Lambda backs off too.
 RESTART_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 HEALTHY_SECONDS = 30.0
-_FOREIGN_AWS_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
 class StartupError(RuntimeError):
@@ -54,22 +57,10 @@ class Child:
         self.module = module
         self._args = args
         self._on_line = on_line
-        self.process: subprocess.Popen[str] | None = None
-        self._relay: threading.Thread | None = None
+        self.process: OutputProcess | None = None
 
     def start(self) -> "Child":
-        self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-            [sys.executable, "-m", self.module, *self._args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=applocal.PROJECT_DIR,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", children.LIFELINE: "stdin"},
-            start_new_session=True,
-        )
-        self._relay = threading.Thread(target=self._copy_output, args=(self.process.stdout,), daemon=True)
-        self._relay.start()
+        self.process = OutputProcess.python(self.module, *self._args, lifeline=True, on_line=self._relay)
         return self
 
     @property
@@ -78,35 +69,26 @@ class Child:
 
     def exited(self) -> int | None:
         """The exit code (negative: the signal that ended it), or None while it runs."""
-        return self.process.poll() if self.process else None
+        return self.process.exited() if self.process else None
 
     def stop(self, timeout: float) -> int | None:
         """SIGTERM, up to ``timeout`` seconds to finish, then SIGKILL; the exit code."""
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                logger.warning("%s did not stop within %.0f s; killing it", self.module, timeout)
-                self.process.kill()
-                self.process.wait()
-        if self.process.stdin:
-            self.process.stdin.close()
-        if self._relay:
-            self._relay.join(timeout=2)
-        return self.process.returncode
+        if self.process.exited() is None and timeout > 0:
+            code = self.process.stop(timeout)
+            if code == -signal.SIGKILL:
+                logger.warning("%s did not stop within %.0f s and was killed", self.module, timeout)
+            return code
+        return self.process.stop(0.1)
 
-    def _copy_output(self, stream: IO[str]) -> None:
-        for line in stream:
-            try:
-                sys.stdout.write(line)
-            except (OSError, ValueError):
-                pass  # our stdout is gone (say, `make local | head`): keep reading so the child never blocks
-            if self._on_line:
-                self._on_line(line)
-        stream.close()
+    def _relay(self, line: str) -> None:
+        try:
+            sys.stdout.write(line)
+        except (OSError, ValueError):
+            pass  # our stdout is gone (say, `make local | head`): keep reading so the child never blocks
+        if self._on_line:
+            self._on_line(line)
 
 
 class Stack:
@@ -117,7 +99,7 @@ class Stack:
         self.emulator: Child | None = None
         self.runtime: Child | None = None
         self.api: ApiServer | None = None
-        self.printer: WebhookPrinter | None = None
+        self.printer: DiscordFake | None = None
         self.resources: resources.Resources | None = None
         self._runtime_ready = threading.Event()
 
@@ -130,14 +112,14 @@ class Stack:
             _require_free_port(name, port)
         app, config = applocal.load(STAGE)
         os.environ.update(self._environment(config.environment_variables))
-        self.emulator = Child("local_stack.emulator", str(options.aws_port)).start()
-        self._wait_for(lambda: _accepts(options.aws_port), self.emulator, "the AWS emulator")
+        self.emulator = Child("devkit.moto", "--port", str(options.aws_port)).start()
+        self._wait_for(lambda: net.accepts(options.aws_port), self.emulator, "the AWS emulator")
         if self.stopping.is_set():
             return False
 
         webhook_url = os.environ.get("WEBHOOK_URL", "").strip()
         if not webhook_url:
-            self.printer = WebhookPrinter().start()
+            self.printer = DiscordFake(echo=_print_message)
             webhook_url = self.printer.url
         client = _client_factory()
         self.resources = resources.provision(client, app, options, webhook_url)
@@ -171,16 +153,12 @@ class Stack:
 
     def _environment(self, stage_variables: dict[str, str]) -> dict[str, str]:
         """The stage's variables, with what makes every AWS call go to the emulator on top."""
-        for name in _FOREIGN_AWS_VARIABLES:
+        for name in names.FOREIGN_AWS_VARIABLES:
             os.environ.pop(name, None)
         queue = f"{self.options.aws_endpoint}/{ACCOUNT_ID}/{settings.STATS_QUEUE_NAME}"
         return {
             **stage_variables,
-            **CREDENTIALS,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-            "AWS_ENDPOINT_URL": self.options.aws_endpoint,
-            "AWS_EMF_ENVIRONMENT": "Local",
+            **names.aws_environment(self.options.aws_endpoint),
             "SQS_STATS_QUEUE": queue,
             "WEBHOOK_URL_PARAMETER": WEBHOOK_PARAMETER,
         }
@@ -204,8 +182,8 @@ class Stack:
 
     # Running
 
-    def supervise(self, restart_requested: threading.Event) -> None:
-        """Until asked to stop: restart the event runtime when it dies or on SIGUSR1."""
+    def supervise(self) -> None:
+        """Until asked to stop: restart the event runtime when it dies."""
         started = time.monotonic()
         failures = 0
         emulator, runtime = self.emulator, self.runtime
@@ -217,13 +195,6 @@ class Stack:
                 logger.error("the AWS emulator exited (%s); stopping", _describe_exit(code))
                 self.exit_code = 1
                 return
-            if restart_requested.is_set():
-                restart_requested.clear()
-                logger.info("restarting the event runtime (SIGUSR1)")
-                runtime.stop(self.options.drain_seconds + 2)
-                runtime = self.start_runtime()
-                started, failures = time.monotonic(), 0
-                continue
             code = runtime.exited()
             if code is None:
                 continue
@@ -261,7 +232,7 @@ class Stack:
             logger.info("stopping: archiving what is still queued")
             self.runtime.stop(self.options.drain_seconds + 2)
         if self.printer:
-            self.printer.stop()
+            self.printer.close()
         if self.emulator:
             self.emulator.stop(EMULATOR_STOP_SECONDS)
         logger.info("stopped")
@@ -301,7 +272,7 @@ Ctrl-C stops everything; what is still queued is archived first.
 
 
 def main() -> int:
-    stopping, restart_requested = threading.Event(), threading.Event()
+    stopping = threading.Event()
     signals: list[int] = []
 
     def on_stop(signum: int, frame: object) -> None:
@@ -310,8 +281,7 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGTERM, on_stop)
-    signal.signal(signal.SIGUSR1, lambda signum, frame: restart_requested.set())
-    children.log_to_stdout("stack", {"chalicelib": "api", "local_stack.api": "api", "local_stack.discord": "discord"})
+    process.log_to_stdout("stack", {"chalicelib": "api", "local_stack.api": "api", "local_stack.discord": "discord"})
     try:
         options = Options.from_env()
     except OptionError as error:
@@ -321,7 +291,7 @@ def main() -> int:
     stack = Stack(options, stopping)
     try:
         if stack.start():
-            stack.supervise(restart_requested)
+            stack.supervise()
     except StartupError as error:
         logger.error("%s", error)
         stack.exit_code = 2
@@ -348,17 +318,14 @@ def _require_free_port(name: str, port: int) -> None:
             raise StartupError(f"{HOST}:{port} is in use: set {name} to a free port") from None
 
 
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def _describe_exit(code: int) -> str:
     return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
 
 
 def _names(items: list[dict[str, Any]]) -> set[str]:
     return {item["compiler"] for item in items}
+
+
+def _print_message(what: str, message: Message) -> None:
+    shown = json.dumps(message.payload, indent=2, ensure_ascii=False)
+    discord_logger.info("Discord message %s (not sent: WEBHOOK_URL is not set):\n%s", what, shown)

@@ -17,16 +17,15 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+from devkit import names, process
 from reliability import faultproxy
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = "reliability"
 CACHE = ROOT / "build" / "reliability" / "deployments"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 def copy_project(destination: Path, base_stage: str = "prod") -> Path:
@@ -59,17 +58,10 @@ def keep_packages(project: Path) -> None:
 
 
 def chalice(project: Path, endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The venv's ``chalice`` in ``project``, with every AWS call going to ``endpoint``."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    environment.update(CREDENTIALS, AWS_ENDPOINT_URL=endpoint)
-    return subprocess.run(  # noqa: S603 (our venv's chalice, fixed arguments)
-        [str(Path(sys.executable).parent / "chalice"), *args],
-        cwd=project,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    environment.update(names.aws_environment(endpoint))
+    return process.chalice(*args, cwd=project, env=environment)
 
 
 def _imports_an_api(exchange: faultproxy.Exchange) -> bool:
@@ -105,7 +97,7 @@ class EmulatedAws:
             self.sent_api_documents.append(copy.deepcopy(document))
             return as_openapi3(document)
 
-        self.proxy.add(faultproxy.Rule(_imports_an_api, faultproxy.patch_json(translate), description="moto gap"))
+        self.proxy.add(faultproxy.Rule(_imports_an_api, faultproxy.patch_json(translate)))
 
     @property
     def url(self) -> str:

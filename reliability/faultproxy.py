@@ -14,7 +14,7 @@ import json
 import threading
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -70,7 +70,6 @@ class Rule:
     act: Act
     times: int | None = None
     hits: int = 0
-    description: str = ""
 
 
 class FaultProxy:
@@ -314,9 +313,3 @@ def record(into: list[tuple[Exchange, Answer]]) -> Act:
 
 def _json(document: Any) -> bytes:
     return json.dumps(document).encode()
-
-
-@contextlib.contextmanager
-def running(upstream: str) -> Iterator[FaultProxy]:
-    with FaultProxy(upstream) as proxy:
-        yield proxy

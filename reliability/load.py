@@ -1,21 +1,16 @@
-"""Load: page loads over HTTP from several concurrent clients, then a count of what was archived.
+"""Load: paced page loads over HTTP from several concurrent clients, then a count of what was archived.
 
-    .venv/bin/python -m reliability.load [--requests 5000] [--clients 8]
-
-starts the local stack on free ports (``local_stack.launcher``), sends the page loads (0 to 6
-random sponsors each, loopback only, bounded in time), waits for the queue to drain into the
-archive, and checks that the archive holds exactly one ``PageLoad`` line per accepted request
-and exactly the expected ``SponsorView`` lines per sponsor. It prints requests/s and latency
-percentiles and writes them to ``build/reliability/load.json``. The tests call ``run`` and
-``archive_counts`` the same way with fewer requests.
+``run`` sends the page loads (0 to 6 random sponsors each, loopback only, bounded in count and
+time) to a running stack; ``wait_for_archive`` waits for the queue to drain into the archive, and
+``archive_counts`` counts the lines, so a test can check that the archive holds exactly one
+``PageLoad`` line per accepted request and exactly the expected ``SponsorView`` lines per sponsor.
+`make reliability` runs it at full size (tests/test_reliability_stack.py) and writes the figures to
+``build/reliability/load.json``.
 """
 
-import argparse
 import http.client
-import json
 import random
 import socket
-import sys
 import threading
 import time
 import urllib.parse
@@ -24,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devkit import archive
+
 SPONSORS = ["intel", "google", "jetbrains", "solid_sands", "pvs-studio", "tenstorrent", "hudson_river", "backtrace"]
 MAX_SPONSORS_PER_LOAD = 6
-BUCKET = "compiler-explorer-logs"
 RESULTS = Path(__file__).resolve().parent.parent / "build" / "reliability" / "load.json"
 
 
@@ -135,16 +131,6 @@ def _connect(host: str, port: int) -> http.client.HTTPConnection:
     return connection
 
 
-def archive_lines(s3: Any, bucket: str = BUCKET) -> list[dict[str, Any]]:
-    """Every line of every archived object, parsed."""
-    lines: list[dict[str, Any]] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="stats/"):
-        for entry in page.get("Contents", []):
-            text = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read().decode("utf-8")
-            lines.extend(json.loads(line) for line in text.split("\n"))
-    return lines
-
-
 def archive_counts(lines: list[dict[str, Any]]) -> tuple[int, Counter[str], Counter[str]]:
     """(PageLoad lines, SponsorView lines per sponsor, lines of any other type)."""
     page_loads = sum(1 for line in lines if line.get("type") == "PageLoad" and line.get("value") == "")
@@ -164,45 +150,7 @@ def wait_for_archive(sqs: Any, queue_url: str, s3: Any, expected_lines: int, tim
         queued = int(attributes["ApproximateNumberOfMessages"]) + int(
             attributes["ApproximateNumberOfMessagesNotVisible"]
         )
-        lines = archive_lines(s3)
+        lines = archive.all_lines(s3)
         if (queued == 0 and len(lines) >= expected_lines) or time.monotonic() > deadline:
             return lines
         time.sleep(0.25)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=5000)
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--time-limit", type=float, default=600.0)
-    args = parser.parse_args(argv)
-
-    from local_stack import launcher
-
-    with launcher.running(batch_window=1, visibility_timeout=30) as stack:
-        load = run(stack.api_url, args.requests, args.clients, time_limit=args.time_limit)
-        sqs = stack.client("sqs")
-        queue_url = sqs.get_queue_url(QueueName="CompilerExplorerStats")["QueueUrl"]
-        expected = load.accepted + sum(load.sponsor_views.values())
-        drain_started = time.perf_counter()
-        lines = wait_for_archive(sqs, queue_url, stack.client("s3"), expected, timeout=120)
-        drain_seconds = time.perf_counter() - drain_started
-        code = stack.stop()
-    page_loads, views, other = archive_counts(lines)
-    summary = {
-        **load.summary(),
-        "drain_seconds": round(drain_seconds, 2),
-        "archived_lines": len(lines),
-        "expected_lines": expected,
-        "nothing_lost_nothing_doubled": page_loads == load.accepted and views == load.sponsor_views and not other,
-        "stack_exit_code": code,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps(summary, indent=2))
-    ok = summary["nothing_lost_nothing_doubled"] and load.accepted == args.requests and code == 0
-    return 0 if ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

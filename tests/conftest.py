@@ -1,14 +1,14 @@
-"""Fixtures: a moto server for AWS, the production-named resources in it, the Chalice test client."""
+"""Fixtures: a moto server for AWS, the production-named resources in it, the Discord fake, the Chalice test client."""
 
 import os
+import signal
+
+from devkit import names
 
 # Before anything imports aws-embedded-metrics (it reads its settings once, at import) or boto3:
 # print metrics instead of looking for a CloudWatch agent, and never touch a real AWS account.
-os.environ["AWS_EMF_ENVIRONMENT"] = "Local"
-os.environ["AWS_ACCESS_KEY_ID"] = "testing"
-os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
-os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
-for _variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "WEBHOOK_URL", "WEBHOOK_URL_PARAMETER"):
+os.environ.update({**names.CREDENTIALS, "AWS_EMF_ENVIRONMENT": "Local", "AWS_DEFAULT_REGION": names.REGION})
+for _variable in (*names.FOREIGN_AWS_VARIABLES, "AWS_REGION", "WEBHOOK_URL", "WEBHOOK_URL_PARAMETER", "_HANDLER"):
     os.environ.pop(_variable, None)
 
 from collections.abc import Iterator  # noqa: E402
@@ -18,26 +18,20 @@ import boto3  # noqa: E402
 import pytest  # noqa: E402
 import requests  # noqa: E402
 from chalice.test import Client  # noqa: E402
-from moto.server import ThreadedMotoServer  # noqa: E402
 
 import app as stats_app  # noqa: E402
 from chalicelib import aws, forwarder  # noqa: E402
-from local_stack import resources  # noqa: E402
-from tests.support import WebhookReceiver, free_port  # noqa: E402
-
-QUEUE = "CompilerExplorerStats"
-TABLE = "compiler-builds"
-BUCKET = "compiler-explorer-logs"
+from devkit import moto  # noqa: E402
+from devkit.discord_fake import DiscordFake  # noqa: E402
+from local_stack import launcher, resources  # noqa: E402
+from tests.local_stack_helpers import BATCH_WINDOW, STOP_SECONDS, VISIBILITY_TIMEOUT  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A real moto server on a free loopback port, for the whole session."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with moto.in_process() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(autouse=True)
@@ -55,13 +49,13 @@ def isolated(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
 @pytest.fixture
 def boto(moto_endpoint: str) -> Any:
     """A factory of boto3 clients for checking what reached the emulator."""
-    return lambda service: boto3.client(service, endpoint_url=moto_endpoint, region_name="us-east-1")
+    return lambda service: boto3.client(service, endpoint_url=moto_endpoint, region_name=names.REGION)
 
 
 @pytest.fixture
 def queue_url(boto: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """The stats queue, created in the emulator, with SQS_STATS_QUEUE pointing at it."""
-    url = boto("sqs").create_queue(QueueName=QUEUE)["QueueUrl"]
+    url = boto("sqs").create_queue(QueueName=names.STATS_QUEUE)["QueueUrl"]
     monkeypatch.setenv("SQS_STATS_QUEUE", url)
     return url
 
@@ -69,25 +63,25 @@ def queue_url(boto: Any, monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.fixture
 def table(boto: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """The build table with production's keys, with COMPILER_BUILD_TABLE naming it."""
-    resources.create_build_table(boto("dynamodb"), TABLE)
-    monkeypatch.setenv("COMPILER_BUILD_TABLE", TABLE)
-    return TABLE
+    resources.create_build_table(boto("dynamodb"), names.BUILD_TABLE)
+    monkeypatch.setenv("COMPILER_BUILD_TABLE", names.BUILD_TABLE)
+    return names.BUILD_TABLE
 
 
 @pytest.fixture
 def bucket(boto: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """The archive bucket, with S3_BUCKET_NAME naming it."""
-    boto("s3").create_bucket(Bucket=BUCKET)
-    monkeypatch.setenv("S3_BUCKET_NAME", BUCKET)
-    return BUCKET
+    boto("s3").create_bucket(Bucket=names.ARCHIVE_BUCKET)
+    monkeypatch.setenv("S3_BUCKET_NAME", names.ARCHIVE_BUCKET)
+    return names.ARCHIVE_BUCKET
 
 
 @pytest.fixture
-def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebhookReceiver]:
-    """A local Discord stand-in, with WEBHOOK_URL pointing at it."""
-    with WebhookReceiver() as receiver:
-        monkeypatch.setenv("WEBHOOK_URL", receiver.url)
-        yield receiver
+def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[DiscordFake]:
+    """The Discord fake, with WEBHOOK_URL pointing at it."""
+    with DiscordFake() as discord:
+        monkeypatch.setenv("WEBHOOK_URL", discord.url)
+        yield discord
 
 
 @pytest.fixture
@@ -95,3 +89,22 @@ def client() -> Iterator[Client]:
     """Chalice's test client, on a stage with no configured variables: the fixtures set them."""
     with Client(stats_app.app, stage_name="test") as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def stack_webhook() -> Iterator[DiscordFake]:
+    """The Discord fake the shared local stack posts to."""
+    with DiscordFake() as discord:
+        yield discord
+
+
+@pytest.fixture(scope="session")
+def stack(stack_webhook: DiscordFake) -> Iterator[launcher.StackProcess]:
+    """One `python -m local_stack` on free ports for the local-stack and browser tests, stopped with Ctrl-C's SIGINT."""
+    with launcher.running(
+        batch_window=BATCH_WINDOW, visibility_timeout=VISIBILITY_TIMEOUT, webhook_url=stack_webhook.url
+    ) as running:
+        yield running
+        code = running.stop(signal.SIGINT, timeout=STOP_SECONDS)
+    assert code == 0, running.output[-3000:]
+    assert "Traceback" not in running.output.split("SIGINT received", 1)[-1]

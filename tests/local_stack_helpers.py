@@ -1,50 +1,27 @@
-"""Helpers for the tests that run the whole local stack (test_local_stack.py, test_browser.py)."""
+"""Checks for the tests that run the whole local stack (test_local_stack.py, test_browser.py)."""
 
 import json
 import re
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
+from devkit.names import BUILD_TABLE
 
-BUCKET = "compiler-explorer-logs"
-TABLE = "compiler-builds"
 ARCHIVE_KEY = re.compile(
     r"stats/compiler-explorer-stats-local-archive_stats-\d{4}-\d\d-\d\d-\d\d:\d\d:\d\d\.\d{6}\.log"
 )
 # The stack's batch window in these tests; everything is archived within a few of them.
 BATCH_WINDOW = 1
 ARCHIVE_TIMEOUT = 20
-
-
-def eventually(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.1) -> T:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(interval)
+VISIBILITY_TIMEOUT = 10  # well past the batch window plus a loaded machine's delays
+STOP_SECONDS = 20  # the bound for Ctrl-C / SIGTERM
 
 
 def unique_sponsors(count: int) -> list[str]:
     """Sponsor ids no other test uses, so a test finds its own lines in a shared archive."""
     tag = uuid.uuid4().hex[:8]
     return [f"t{tag}_{n}" for n in range(count)]
-
-
-def archive(s3: Any) -> dict[str, bytes]:
-    """Every object under stats/ in the emulator's bucket, key to bytes."""
-    objects: dict[str, bytes] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="stats/"):
-        for entry in page.get("Contents", []):
-            objects[entry["Key"]] = s3.get_object(Bucket=BUCKET, Key=entry["Key"])["Body"].read()
-    return objects
 
 
 def body(kind: str, value: str, date: str, time_of_day: str) -> str:
@@ -97,7 +74,7 @@ def history(dynamodb: Any, compiler: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     paginator = dynamodb.get_paginator("query")
     pages = paginator.paginate(
-        TableName=TABLE,
+        TableName=BUILD_TABLE,
         KeyConditionExpression="compiler = :c",
         ExpressionAttributeValues={":c": {"S": compiler}},
         ScanIndexForward=False,

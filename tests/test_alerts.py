@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from chalicelib import alerts, discord
-from tests.support import Reply, WebhookReceiver, free_port
+from devkit.discord_fake import DiscordFake, Reply
+from devkit.net import free_port
 
 EVENTS = Path(__file__).parent / "events"
 SAMPLES = sorted(EVENTS.iterdir())
@@ -202,24 +203,24 @@ FALLBACK = {"content": "plain", "allowed_mentions": {"parse": []}}
 @pytest.mark.parametrize("reply", [Reply(200, {"id": "1"}), Reply(204), Reply(201, {})])
 def test_any_2xx_is_delivered(reply: Reply) -> None:
     clock = Clock()
-    with WebhookReceiver() as receiver:
+    with DiscordFake() as receiver:
         receiver.script = [reply]
         poster(receiver.url, clock).post(MESSAGE, FALLBACK)
     assert [post.json for post in receiver.posts] == [MESSAGE]
-    assert receiver.posts[0].path == "/api/webhooks/123/secret-token?wait=true"
+    assert receiver.posts[0].query == {"wait": "true"}
     assert receiver.posts[0].headers["Content-Type"] == "application/json"
 
 
 def test_wait_true_is_added_to_a_url_with_a_query() -> None:
     clock = Clock()
-    with WebhookReceiver() as receiver:
+    with DiscordFake() as receiver:
         poster(receiver.url + "?thread_id=42&wait=false", clock).post(MESSAGE)
-    assert receiver.posts[0].path == "/api/webhooks/123/secret-token?thread_id=42&wait=true"
+    assert receiver.posts[0].target.endswith("?thread_id=42&wait=true")
 
 
 def test_a_429_waits_retry_after_then_retries() -> None:
     clock = Clock()
-    with WebhookReceiver() as receiver:
+    with DiscordFake() as receiver:
         receiver.script = [Reply(429, {"retry_after": 2.5, "global": False}), Reply(200, {"id": "1"})]
         poster(receiver.url, clock).post(MESSAGE)
     assert len(receiver.posts) == 2
@@ -228,7 +229,7 @@ def test_a_429_waits_retry_after_then_retries() -> None:
 
 def test_a_429_asking_for_too_long_raises_at_once() -> None:
     clock = Clock()
-    with WebhookReceiver() as receiver:
+    with DiscordFake() as receiver:
         receiver.script = [Reply(429, {"retry_after": 600})]
         with pytest.raises(discord.DeliveryError, match="rate limit"):
             poster(receiver.url, clock).post(MESSAGE)
@@ -237,7 +238,7 @@ def test_a_429_asking_for_too_long_raises_at_once() -> None:
 
 def test_5xx_and_hangs_are_retried_with_backoff_and_delivered_once() -> None:
     clock = Clock()
-    with WebhookReceiver() as receiver:
+    with DiscordFake() as receiver:
         receiver.script = [Reply(500), Reply(502), Reply(200, delay=3.0), Reply(204)]
         poster(receiver.url, clock).post(MESSAGE)
     assert len(receiver.posts) == 4
@@ -246,7 +247,7 @@ def test_5xx_and_hangs_are_retried_with_backoff_and_delivered_once() -> None:
 
 def test_a_400_falls_back_once_to_the_plain_message() -> None:
     clock = Clock()
-    with WebhookReceiver() as receiver:
+    with DiscordFake() as receiver:
         receiver.script = [Reply(400, {"code": 50035, "message": "Invalid Form Body"}), Reply(200, {"id": "1"})]
         poster(receiver.url, clock).post(MESSAGE, FALLBACK)
     assert [post.json for post in receiver.posts] == [MESSAGE, FALLBACK]
@@ -254,7 +255,7 @@ def test_a_400_falls_back_once_to_the_plain_message() -> None:
 
 def test_a_400_for_the_fallback_too_raises() -> None:
     clock = Clock()
-    with WebhookReceiver() as receiver:
+    with DiscordFake() as receiver:
         receiver.script = [Reply(400, {"message": "bad"}), Reply(400, {"message": "still bad"})]
         with pytest.raises(discord.DeliveryError, match="HTTP 400"):
             poster(receiver.url, clock).post(MESSAGE, FALLBACK)
@@ -263,7 +264,7 @@ def test_a_400_for_the_fallback_too_raises() -> None:
 
 def test_a_deleted_webhook_is_not_retried() -> None:
     clock = Clock()
-    with WebhookReceiver() as receiver:
+    with DiscordFake() as receiver:
         receiver.script = [Reply(404, {"message": "Unknown Webhook", "code": 10015})]
         with pytest.raises(discord.DeliveryError, match="HTTP 404"):
             poster(receiver.url, clock).post(MESSAGE, FALLBACK)
@@ -273,7 +274,7 @@ def test_a_deleted_webhook_is_not_retried() -> None:
 
 def test_persistent_5xx_gives_up_and_raises() -> None:
     clock = Clock()
-    with WebhookReceiver() as receiver:
+    with DiscordFake() as receiver:
         receiver.script = [Reply(503)] * 10
         with pytest.raises(discord.DeliveryError, match="not delivered after 4 attempts"):
             poster(receiver.url, clock, max_attempts=4, deadline_seconds=1000).post(MESSAGE)
@@ -282,7 +283,7 @@ def test_persistent_5xx_gives_up_and_raises() -> None:
 
 def test_the_deadline_bounds_the_retries() -> None:
     clock = Clock()
-    with WebhookReceiver() as receiver:
+    with DiscordFake() as receiver:
         receiver.script = [Reply(500)] * 10
         with pytest.raises(discord.DeliveryError):
             poster(receiver.url, clock, deadline_seconds=5).post(MESSAGE)
@@ -303,22 +304,22 @@ def sns_event(client: Any, message: str, subject: str = "ALARM") -> dict[str, An
     return client.events.generate_sns_event(message=message, subject=subject)
 
 
-def test_an_alarm_published_to_the_topic_reaches_discord(client: Any, webhook: WebhookReceiver) -> None:
+def test_an_alarm_published_to_the_topic_reaches_discord(client: Any, webhook: DiscordFake) -> None:
     client.lambda_.invoke("forward_alert", sns_event(client, load("threshold-alarm.json")))
 
     (post,) = webhook.posts
-    assert post.path.endswith("?wait=true")
+    assert post.query == {"wait": "true"}
     assert post.json["embeds"][0]["title"] == "CloudWatch Alert - Traffic!"
     assert_fits_discord(post.json)
 
 
-def test_plain_text_from_the_topic_reaches_discord(client: Any, webhook: WebhookReceiver) -> None:
+def test_plain_text_from_the_topic_reaches_discord(client: Any, webhook: DiscordFake) -> None:
     client.lambda_.invoke("forward_alert", sns_event(client, "is the alert channel alive?", "Console test"))
     (post,) = webhook.posts
     assert post.json["embeds"][0]["description"] == "is the alert channel alive?"
 
 
-def test_an_alert_discord_refuses_raises_so_lambda_retries_it(client: Any, webhook: WebhookReceiver) -> None:
+def test_an_alert_discord_refuses_raises_so_lambda_retries_it(client: Any, webhook: DiscordFake) -> None:
     webhook.script = [Reply(404, {"message": "Unknown Webhook"})]
     with pytest.raises(discord.DeliveryError):
         client.lambda_.invoke("forward_alert", sns_event(client, "hello"))
@@ -330,7 +331,7 @@ def test_no_webhook_configured_raises_a_clear_error(client: Any) -> None:
 
 
 def test_the_url_comes_from_ssm_once_per_process(client: Any, boto: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    with WebhookReceiver() as receiver:
+    with DiscordFake() as receiver:
         boto("ssm").put_parameter(Name="/admin/discord_webhook_url", Value=receiver.url, Type="SecureString")
         monkeypatch.setenv("WEBHOOK_URL_PARAMETER", "/admin/discord_webhook_url")
 
@@ -342,7 +343,7 @@ def test_the_url_comes_from_ssm_once_per_process(client: Any, boto: Any, monkeyp
 
 
 def test_a_message_the_formatter_trips_over_is_still_forwarded_as_text(
-    client: Any, webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+    client: Any, webhook: DiscordFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken_formatter(message: str, subject: str | None = None) -> alerts.Alert:
         raise TypeError("a shape nobody foresaw")
@@ -358,7 +359,7 @@ def test_a_message_the_formatter_trips_over_is_still_forwarded_as_text(
 
 def test_a_400_after_many_failures_still_gets_its_fallback() -> None:
     clock = Clock()
-    with WebhookReceiver() as receiver:
+    with DiscordFake() as receiver:
         receiver.script = [Reply(500), Reply(500), Reply(400, {"message": "bad embed"}), Reply(200, {"id": "1"})]
         poster(receiver.url, clock, max_attempts=3, deadline_seconds=1000).post(MESSAGE, FALLBACK)
     assert [post.json for post in receiver.posts] == [MESSAGE, MESSAGE, MESSAGE, FALLBACK]

@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import app as stats_app
-from tests.support import archived_objects
+from devkit import archive, names
 
 SOME_TIME = datetime(2020, 1, 2, 3, 4, 5, 12312, tzinfo=UTC)
 
@@ -20,7 +20,7 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> datetime:
 
 
 def invoke(client: Any, bodies: list[str]) -> Any:
-    event = client.events.generate_sqs_event(queue_name="CompilerExplorerStats", message_bodies=bodies)
+    event = client.events.generate_sqs_event(queue_name=names.STATS_QUEUE, message_bodies=bodies)
     return client.lambda_.invoke("archive_stats", event)
 
 
@@ -29,9 +29,9 @@ def test_a_batch_becomes_one_object_with_the_bodies_in_order(
 ) -> None:
     invoke(client, ["first", "second", '{"a": "b"}'])
 
-    assert list(archived_objects(boto("s3"), bucket)) == [
-        ("stats/archive_stats-2020-01-02-03:04:05.012312.log", 'first\nsecond\n{"a": "b"}')
-    ]
+    assert archive.objects(boto("s3"), bucket) == {
+        "stats/archive_stats-2020-01-02-03:04:05.012312.log": b'first\nsecond\n{"a": "b"}'
+    }
 
 
 def test_the_key_names_the_function_lambda_runs() -> None:
@@ -44,7 +44,7 @@ def test_the_key_names_the_function_lambda_runs() -> None:
 
 def test_an_empty_batch_writes_nothing(client: Any, bucket: str, boto: Any) -> None:
     invoke(client, [])
-    assert list(archived_objects(boto("s3"), bucket)) == []
+    assert archive.objects(boto("s3"), bucket) == {}
 
 
 def test_two_batches_in_the_same_microsecond_do_not_overwrite_each_other(
@@ -53,10 +53,10 @@ def test_two_batches_in_the_same_microsecond_do_not_overwrite_each_other(
     invoke(client, ["one"])
     invoke(client, ["two"])
 
-    assert list(archived_objects(boto("s3"), bucket)) == [
-        ("stats/archive_stats-2020-01-02-03:04:05.012312.log", "one"),
-        ("stats/archive_stats-2020-01-02-03:04:05.012313.log", "two"),
-    ]
+    assert archive.objects(boto("s3"), bucket) == {
+        "stats/archive_stats-2020-01-02-03:04:05.012312.log": b"one",
+        "stats/archive_stats-2020-01-02-03:04:05.012313.log": b"two",
+    }
 
 
 def test_a_failed_write_raises_so_sqs_delivers_the_batch_again(client: Any, boto: Any, monkeypatch: Any) -> None:
@@ -67,5 +67,5 @@ def test_a_failed_write_raises_so_sqs_delivers_the_batch_again(client: Any, boto
 
 def test_unicode_bodies_are_archived_as_utf8(client: Any, bucket: str, boto: Any) -> None:
     invoke(client, ['{"value": "caf\u00e9 \u2603"}'])
-    ((_, text),) = archived_objects(boto("s3"), bucket)
-    assert text == '{"value": "caf\u00e9 \u2603"}'
+    (data,) = archive.objects(boto("s3"), bucket).values()
+    assert data.decode("utf-8") == '{"value": "caf\u00e9 \u2603"}'

@@ -10,24 +10,17 @@ is asked too, to prove that a CORS error would show up in the console we check.
 
 import shutil
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
+from devkit import archive
+from devkit.net import eventually
 from local_stack import launcher
-from tests.local_stack_helpers import (
-    ARCHIVE_TIMEOUT,
-    BATCH_WINDOW,
-    archive,
-    check_page_load,
-    eventually,
-    unique_sponsors,
-)
+from tests.local_stack_helpers import ARCHIVE_TIMEOUT, check_page_load, unique_sponsors
 
 CHROMIUM = "/usr/bin/chromium"
 JQUERY = Path(__file__).parent / "browser_assets" / "jquery-3.7.1.min.js"
@@ -97,13 +90,6 @@ class _Site:
         self.server.server_close()
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[launcher.StackProcess]:
-    """`python -m local_stack` on free ports."""
-    with launcher.running(batch_window=BATCH_WINDOW) as running:
-        yield running
-
-
 def test_front_end_page_load_and_build_status_work_cross_origin(stack: launcher.StackProcess, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -169,7 +155,7 @@ def test_front_end_page_load_and_build_status_work_cross_origin(stack: launcher.
 
     s3 = stack.client("s3")
     objects = eventually(
-        lambda: (found := archive(s3)) and any(sponsors[-1].encode() in data for data in found.values()) and found,
+        lambda: (found := archive.objects(s3)) and any(sponsors[-1].encode() in d for d in found.values()) and found,
         ARCHIVE_TIMEOUT,
         "the browser's page load archived under stats/",
     )

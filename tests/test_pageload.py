@@ -11,7 +11,8 @@ from chalice.local import LocalGateway
 
 import app as stats_app
 from chalicelib import aws, pageload
-from tests.support import drain_queue, free_port
+from devkit.net import free_port
+from devkit.sqs import bodies as drain_queue
 
 SOME_TIME = datetime(2020, 1, 2, 3, 4, 5, 12312, tzinfo=UTC)
 

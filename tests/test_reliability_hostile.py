@@ -17,9 +17,10 @@ from chalice.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reliability import FULL, discord_limits, faultproxy, scale
-from reliability.sqs import drain
-from tests.support import Reply, WebhookReceiver
+from devkit import discord_limits
+from devkit.discord_fake import DiscordFake, Reply
+from devkit.sqs import drain
+from reliability import FULL, faultproxy, scale
 
 # The spec, restated here (not imported from chalicelib) so the oracle is independent.
 SPONSOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -417,7 +418,7 @@ MALFORMED_TRIGGERS = [
 @pytest.mark.parametrize("trigger", MALFORMED_TRIGGERS, ids=lambda trigger: json.dumps(trigger)[:60])
 def test_an_alarm_with_a_malformed_trigger_still_reaches_discord(client: Client, trigger: dict[str, Any]) -> None:
     alarm = {"AlarmName": "SiteTooSlow", "NewStateValue": "ALARM", "Trigger": trigger}
-    with WebhookReceiver() as discord, pytest.MonkeyPatch.context() as patch:
+    with DiscordFake() as discord, pytest.MonkeyPatch.context() as patch:
         patch.setenv("WEBHOOK_URL", discord.url)
         client.lambda_.invoke("forward_alert", client.events.generate_sns_event(json.dumps(alarm)))
 
@@ -428,24 +429,25 @@ def test_an_alarm_with_a_malformed_trigger_still_reaches_discord(client: Client,
 
 def test_every_generated_alert_reaches_discord_as_valid_messages_with_mentions_off(client: Client) -> None:
     sizes: list[int] = []
-    with WebhookReceiver() as discord:
+    with DiscordFake() as discord:
 
         @given(ALERT_MESSAGE, st.none() | NASTY_TEXT)
         @hypothesis_settings(quick=250, full=2_000)
         def check(message: str, subject: str | None) -> None:
             # Discord first refuses the embed (400), so both the embed and the plain fallback are sent.
             sizes.append(len(message))
-            discord.posts.clear()
-            discord.script[:] = [Reply(400, {"code": 50035, "message": "Invalid Form Body"}), Reply(200, {"id": "1"})]
+            discord.requests.clear()
+            discord.script[:] = [Reply(400, {"code": 50035, "message": "Invalid Form Body"}), Reply()]
 
             client.lambda_.invoke("forward_alert", client.events.generate_sns_event(message, subject=subject))
 
-            assert [post.path.split("?")[1] for post in discord.posts] == ["wait=true", "wait=true"]
+            assert [post.query for post in discord.posts] == [{"wait": "true"}, {"wait": "true"}]
             embed_message, fallback = (post.json for post in discord.posts)
             assert discord_limits.problems(embed_message) == [], embed_message
             assert len(embed_message["embeds"]) == 1
             assert discord_limits.problems(fallback) == [], fallback
             assert "embeds" not in fallback
+            assert discord.channel()[-1].payload == fallback, "the fake (Discord's limits) kept the fallback"
 
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("WEBHOOK_URL", discord.url)

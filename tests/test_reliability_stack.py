@@ -6,6 +6,7 @@ figures to build/reliability/load.json for the README.
 """
 
 import json
+import os
 import threading
 import time
 from collections import Counter
@@ -17,11 +18,14 @@ import requests
 from chalice.test import Client
 
 import app as stats_app
+from devkit import archive, names
+from devkit.net import eventually
+from devkit.process import OutputProcess
 from local_stack import launcher, resources
+from local_stack.launcher import RUNTIME_READY
 from local_stack.options import Options
-from reliability import FULL, faultproxy, load, scale, wait_until
+from reliability import FULL, faultproxy, load, scale
 from reliability.faultproxy import Rule
-from reliability.runtime import Runtime
 
 BATCH_WINDOW = 3  # seconds the stack's archiver gathers a batch (production: 300)
 VISIBILITY = 5  # seconds before a batch a dead runtime held comes back (more than the window)
@@ -36,12 +40,12 @@ def stack() -> Iterator[launcher.StackProcess]:
 
 
 def stats_queue(stack: launcher.StackProcess) -> str:
-    return stack.client("sqs").get_queue_url(QueueName="CompilerExplorerStats")["QueueUrl"]
+    return stack.client("sqs").get_queue_url(QueueName=names.STATS_QUEUE)["QueueUrl"]
 
 
 def test_page_loads_from_concurrent_clients_are_each_archived_exactly_once(stack: launcher.StackProcess) -> None:
     requests = scale(150, 5000)
-    before = load.archive_lines(stack.client("s3"))
+    before = archive.all_lines(stack.client("s3"))
 
     result = load.run(stack.api_url, requests, clients=scale(4, 8), rate=RATE, time_limit=scale(60, 400))
     expected = result.accepted + sum(result.sponsor_views.values())
@@ -81,13 +85,13 @@ def test_a_batch_held_by_a_killed_runtime_comes_back_and_is_archived_once(stack:
     assert load_page(stack, ",".join(sponsors)) == 200
 
     # The runtime has received the 11 messages and holds them in its batching window.
-    wait_until(lambda: in_flight(sqs, queue) >= len(sponsors) + 1, BATCH_WINDOW, "the runtime to hold the batch")
+    eventually(lambda: in_flight(sqs, queue) >= len(sponsors) + 1, BATCH_WINDOW, "the runtime to hold the batch")
     killed = stack.kill_runtime()
-    assert not killed_lines(load.archive_lines(s3)), "archived before the kill: the test proves nothing"
+    assert not killed_lines(archive.all_lines(s3)), "archived before the kill: the test proves nothing"
     stack.wait_for_runtime(other_than=killed)
 
-    wait_until(lambda: len(killed_lines(load.archive_lines(s3))) == len(sponsors), 60, "the batch to come back", 0.25)
-    assert Counter(killed_lines(load.archive_lines(s3))) == Counter(sponsors)
+    eventually(lambda: len(killed_lines(archive.all_lines(s3))) == len(sponsors), 60, "the batch to come back", 0.25)
+    assert Counter(killed_lines(archive.all_lines(s3))) == Counter(sponsors)
     assert "the event runtime exited (killed by SIGKILL" in stack.output
 
 
@@ -126,12 +130,10 @@ def held_s3(moto_endpoint: str) -> Iterator[tuple[faultproxy.FaultProxy, threadi
 
 
 def runtime_environment(proxy_url: str, bucket: str) -> dict[str, str]:
+    """The event runtime's environment, with every AWS call going through the fault proxy."""
     return {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": proxy_url,
-        "AWS_EMF_ENVIRONMENT": "Local",
+        **names.aws_environment(proxy_url),
+        "PATH": os.environ.get("PATH", ""),
         "S3_BUCKET_NAME": bucket,
         "LOCAL_BATCH_WINDOW": "0.5",
         "LOCAL_VISIBILITY_TIMEOUT": "2",
@@ -140,7 +142,7 @@ def runtime_environment(proxy_url: str, bucket: str) -> dict[str, str]:
 
 
 def archived_sponsors(boto: Any, bucket: str) -> Counter[str]:
-    return Counter(line["value"] for line in load.archive_lines(boto("s3"), bucket) if line["type"] == "SponsorView")
+    return Counter(line["value"] for line in archive.all_lines(boto("s3"), bucket) if line["type"] == "SponsorView")
 
 
 @pytest.mark.parametrize(
@@ -163,20 +165,20 @@ def test_a_runtime_killed_inside_the_archiver_gets_the_batch_archived_on_restart
         assert client.http.post(f"/pageload?icons={sponsor}").status_code == 200
     environment = runtime_environment(proxy.url, bucket)
 
-    with Runtime(environment) as first:
-        first.wait_until_ready()
-        wait_until(lambda: rule.hits == 1, 30, "the archiver to be inside its S3 write")
+    with OutputProcess.python("local_stack.events", env=environment) as first:
+        first.wait_for_line(RUNTIME_READY, 60)
+        eventually(lambda: rule.hits == 1, 30, "the archiver to be inside its S3 write")
         if written:
-            wait_until(lambda: archived_sponsors(boto, bucket), 10, "the object to be stored")
+            eventually(lambda: archived_sponsors(boto, bucket), 10, "the object to be stored")
         first.kill()
     archived_before_restart = archived_sponsors(boto, bucket)
     proxy.clear()
     release.set()
 
-    with Runtime(environment) as second:
-        second.wait_until_ready()
+    with OutputProcess.python("local_stack.events", env=environment) as second:
+        second.wait_for_line(RUNTIME_READY, 60)
         copies = 2 if written else 1
-        wait_until(
+        eventually(
             lambda: sum(archived_sponsors(boto, bucket).values()) >= copies * len(sponsors), 30, "the redelivery", 0.2
         )
 

@@ -1,4 +1,4 @@
-"""Discord's documented webhook limits, written from the reference and not from chalicelib.
+"""Discord's documented webhook limits, written from the reference and not from chalicelib (the fake applies them).
 
 ``problems(message)`` lists every way a webhook message would be refused or would ping people;
 an empty list means Discord accepts it. Lengths are counted in UTF-16 code units, as the

@@ -1,0 +1,7 @@
+"""Development support shared by the tests, the benchmarks, the reliability suite and the local stack.
+
+One place for each thing: the moto launcher (``moto``), the Discord fake (``discord_fake``), the
+archive reader (``archive``), queue helpers (``sqs``), waiting and ports (``net``), child processes
+(``process``), Lambda events and contexts (``lambda_events``), and the resource names and fake
+credentials (``names``). Never shipped: Chalice packages only ``app.py`` and ``chalicelib/``.
+"""
