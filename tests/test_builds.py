@@ -196,28 +196,6 @@ def test_bad_names_get_a_json_400(client: Any, table: str, path: str, dynamodb_r
     assert dynamodb_requests == []
 
 
-def test_a_dynamodb_failure_gives_a_503_and_the_next_request_works(client: Any, table: str, boto: Any) -> None:
-    put_history(boto("dynamodb"), table, "gcc", ["OK"])
-    with Stubber(aws.client("dynamodb")) as stubber:
-        stubber.add_client_error(
-            "query", "ProvisionedThroughputExceededException", "Rate exceeded", http_status_code=400
-        )
-        response = client.http.get("/compiler-build/gcc")
-
-    assert response.status_code == 503
-    assert json.loads(response.body) == {"error": "build status is temporarily unavailable"}
-    assert response.headers["Access-Control-Allow-Origin"] == "*"
-    assert response.headers["Cache-Control"] == "no-cache"
-    assert client.http.get("/compiler-build/gcc").status_code == 200
-
-
-def test_a_missing_table_gives_a_503(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COMPILER_BUILD_TABLE", "no-such-table")
-    response = client.http.get("/compiler-build/gcc")
-    assert response.status_code == 503
-    assert b"Traceback" not in response.body
-
-
 def test_a_build_lookup_prints_no_metric(client: Any, table: str, capsys: Any) -> None:
     capsys.readouterr()
     client.http.get("/compiler-build/gcc")

@@ -6,12 +6,9 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
-from chalice.config import Config
-from chalice.local import LocalGateway
 
 import app as stats_app
 from chalicelib import aws, pageload
-from devkit.net import free_port
 from devkit.sqs import bodies as drain_queue
 
 SOME_TIME = datetime(2020, 1, 2, 3, 4, 5, 12312, tzinfo=UTC)
@@ -140,21 +137,6 @@ def test_a_body_is_ignored(client: Any, queue_url: str, boto: Any) -> None:
     assert len(drain_queue(boto("sqs"), queue_url)) == 2
 
 
-@pytest.mark.parametrize(("path", "method"), [("/pageload", "POST"), ("/compiler-build/gcc", "GET")])
-def test_a_cors_preflight_succeeds(path: str, method: str) -> None:
-    # Chalice's test client chokes on the empty preflight body, so ask its local gateway directly.
-    gateway = LocalGateway(stats_app.app, Config(chalice_stage="test"))
-    response = gateway.handle_request(
-        method="OPTIONS",
-        path=path,
-        headers={"Origin": "https://godbolt.org", "Access-Control-Request-Method": method},
-        body=b"",
-    )
-    assert response["statusCode"] == 200
-    assert response["headers"]["Access-Control-Allow-Origin"] == "*"
-    assert method in response["headers"]["Access-Control-Allow-Methods"]
-
-
 @pytest.mark.parametrize(
     "query",
     [
@@ -205,36 +187,6 @@ def test_failed_entries_are_resent_alone() -> None:
         )
         pageload.enqueue(sqs, "q", bodies, sleep=lambda _: None)
         stubber.assert_no_pending_responses()
-
-
-def test_entries_that_keep_failing_give_a_503_and_no_metric(
-    client: Any, queue_url: str, capsys: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(pageload, "RETRY_DELAY_SECONDS", 0)
-    failure = {"Id": "0", "SenderFault": False, "Code": "InternalError", "Message": "nope"}
-    with Stubber(aws.client("sqs")) as stubber:
-        for _ in range(pageload.SEND_ATTEMPTS):
-            stubber.add_response("send_message_batch", {"Successful": [], "Failed": [failure]})
-        response = client.http.post("/pageload")
-        stubber.assert_no_pending_responses()
-
-    assert response.status_code == 503
-    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
-    assert b"Traceback" not in response.body
-    assert "PageLoad" not in capsys.readouterr().out
-
-
-def test_an_unreachable_queue_gives_a_503(client: Any, queue_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
-    aws.reset()
-    response = client.http.post("/pageload?icons=bob")
-    assert response.status_code == 503
-    assert response.headers["Access-Control-Allow-Origin"] == "*"
-
-
-def test_a_missing_queue_gives_a_503(client: Any, monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> None:
-    monkeypatch.setenv("SQS_STATS_QUEUE", f"{moto_endpoint}/123456789012/NoSuchQueue")
-    assert client.http.post("/pageload").status_code == 503
 
 
 def test_each_page_load_prints_one_emf_record_with_the_production_dimensions(

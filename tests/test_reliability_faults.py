@@ -227,6 +227,7 @@ def test_an_unreachable_queue_answers_503_and_queues_nothing(
     response = client.http.post("/pageload?icons=intel")
 
     assert response.status_code == 503
+    assert response.headers["Access-Control-Allow-Origin"] == "*"  # the front end can read the refusal
     assert b"Traceback" not in response.body
     assert bodies_in(boto, stateful[STATS_QUEUE]) == Counter()
 
@@ -289,7 +290,7 @@ def test_a_failing_table_answers_503_json_and_the_next_request_works(
     client: Client, proxy: faultproxy.FaultProxy, boto: Any, stateful: dict[str, str], name: str
 ) -> None:
     boto("dynamodb").put_item(
-        TableName="compiler-builds",
+        TableName=names.BUILD_TABLE,
         Item={"compiler": {"S": "gcc"}, "timestamp": {"S": "2026-11-24T03:12:45+00:00"}, "status": {"S": "OK"}},
     )
     proxy.add(Rule(faultproxy.action("Query"), DYNAMODB_FAULTS[name]))
@@ -301,7 +302,8 @@ def test_a_failing_table_answers_503_json_and_the_next_request_works(
     assert failed.status_code == 503
     assert failed.headers["Content-Type"].startswith("application/json")
     assert json.loads(failed.body) == {"error": "build status is temporarily unavailable"}
-    assert "max-age" not in failed.headers.get("Cache-Control", "")  # a badge must not cache the outage
+    assert failed.headers["Cache-Control"] == "no-cache"  # a badge must not cache the outage
+    assert failed.headers["Access-Control-Allow-Origin"] == "*"
     assert recovered.status_code == 200
     assert json.loads(recovered.body)["last_success"]["timestamp"] == "2026-11-24T03:12:45+00:00"
 
@@ -407,40 +409,8 @@ def test_an_alert_with_no_webhook_configured_goes_to_the_failure_queue(
     assert "WEBHOOK_URL" in failure["responsePayload"]["errorMessage"]
 
 
-# The same poster with short timeouts and backoff, so hangs and long failures run in seconds.
+# The poster with short timeouts and backoff, so a hang runs in seconds.
 QUICK_POSTER = {"timeout": (1.0, 0.3), "backoff_seconds": 0.01, "max_retry_after": 1.0, "max_attempts": 6}
-POSTER_SCENARIOS = {
-    "429-500s-hang-400": (
-        [Reply(429, {"retry_after": 0.05}), Reply(500), Reply(500), Reply(503, delay=2.0), Reply(400), Reply()],
-        1,
-    ),
-    "5xx-for-ever": ([Reply(500)] * 6, 0),
-    "hang-for-ever": ([Reply(503, delay=2.0)] * 6, 0),
-}
-
-
-@pytest.mark.parametrize("name", list(POSTER_SCENARIOS))
-def test_the_poster_delivers_once_or_raises(name: str) -> None:
-    script, copies = POSTER_SCENARIOS[name]
-    payload = {"content": "alert", "allowed_mentions": {"parse": []}}
-    fallback = {"content": "fallback", "allowed_mentions": {"parse": []}}
-    with DiscordFake() as receiver:
-        receiver.script[:] = list(script)
-        webhook = discord.Webhook(receiver.url, **QUICK_POSTER)
-        if copies:
-            webhook.post(payload, fallback)
-        else:
-            with pytest.raises(discord.DeliveryError):
-                webhook.post(payload, fallback)
-        assert len(receiver.channel()) == copies
-
-
-def test_the_poster_raises_when_nothing_listens() -> None:
-    with DiscordFake() as receiver:
-        url = receiver.url
-    with pytest.raises(discord.DeliveryError) as raised:
-        discord.Webhook(url, **QUICK_POSTER).post({"content": "alert"})
-    assert TOKEN not in str(raised.value)
 
 
 def test_a_hang_after_discord_saved_the_alert_posts_it_twice() -> None:
