@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 STAGE ?= dev
 
-.PHONY: test lint format package deploy delete clean local browser bench reliability
+.PHONY: test lint format package package-stack deploy delete clean local browser bench reliability
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ package: $(INSTALLED)
 	rm -rf build/package
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) build/package
 	$(BIN)/cfn-lint build/package/sam.json
+
+# The stage as one CloudFormation stack: Chalice's template with resources/ merged in, linted
+# (build/stack/sam.yaml). No AWS account needed; README, "Deploying", says how to deploy it.
+package-stack: $(INSTALLED)
+	rm -rf build/stack
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/python -m deploy.template --stage $(STAGE) build/stack
 
 deploy: $(INSTALLED)
 	$(BIN)/chalice deploy --stage $(STAGE)

@@ -11,7 +11,8 @@ os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 for _variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "WEBHOOK_URL", "WEBHOOK_URL_PARAMETER"):
     os.environ.pop(_variable, None)
 
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import boto3  # noqa: E402
@@ -95,3 +96,18 @@ def client() -> Iterator[Client]:
     """Chalice's test client, on a stage with no configured variables: the fixtures set them."""
     with Client(stats_app.app, stage_name="test") as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def packaged_stack(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """`make package-stack` for a stage, at most once a test run: the path of the SAM template."""
+    from deploy import template
+
+    built: dict[str, Path] = {}
+
+    def package(stage: str) -> Path:
+        if stage not in built:
+            built[stage] = template.package(stage, tmp_path_factory.mktemp(f"stack-{stage}") / "out")
+        return built[stage]
+
+    return package

@@ -20,7 +20,8 @@ import yaml
 from chalice.test import Client
 
 from chalicelib import aws, discord
-from reliability import FULL, faultproxy, lambda_async, load, templates
+from deploy import template
+from reliability import FULL, faultproxy, lambda_async, load
 from reliability.faultproxy import Rule
 from reliability.sqs import EventSourceMapping, drain
 from tests.support import Reply, WebhookReceiver
@@ -37,7 +38,7 @@ Line = tuple[str, str]
 @pytest.fixture
 def stateful(boto: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The resources, created in moto from resources/stateful.yaml; the app's settings name them."""
-    templates.create_stateful_stack(boto("cloudformation"))
+    template.create_stateful_stack(boto("cloudformation"))
     sqs = boto("sqs")
     urls = {name: sqs.get_queue_url(QueueName=name)["QueueUrl"] for name in (STATS_QUEUE, DEAD_LETTERS, FAILED_ALERTS)}
     monkeypatch.setenv("SQS_STATS_QUEUE", urls[STATS_QUEUE])
@@ -101,7 +102,7 @@ def bodies_in(boto: Any, queue_url: str) -> Counter[Line]:
 
 
 def max_receive_count() -> int:
-    queue = yaml.safe_load(templates.STATEFUL.read_text())["Resources"]["StatsQueue"]["Properties"]
+    queue = yaml.safe_load(template.STATEFUL.read_text())["Resources"]["StatsQueue"]["Properties"]
     return int(queue["RedrivePolicy"]["maxReceiveCount"])
 
 

@@ -2,6 +2,7 @@
 names things, and sized so that nothing expires before it can be retried."""
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import yaml
 
 import app as stats_app
 from chalicelib import settings
-from reliability import templates
+from deploy import template
 
 ROOT = Path(__file__).resolve().parent.parent
 PROD = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]["prod"]["lambda_functions"]
@@ -20,13 +21,13 @@ PRODUCTION_RETENTION = 600  # production.md: what the queue has today
 
 @pytest.fixture(scope="module")
 def stateful() -> dict[str, Any]:
-    return yaml.safe_load(templates.STATEFUL.read_text())["Resources"]
+    return yaml.safe_load(template.STATEFUL.read_text())["Resources"]
 
 
 @pytest.fixture(scope="module")
-def merged() -> tuple[Path, dict[str, Any]]:
+def merged(packaged_stack: Callable[[str], Path]) -> tuple[Path, dict[str, Any]]:
     """`chalice package --stage prod` with the merge template: the path and the template."""
-    path = templates.packaged("prod")
+    path = packaged_stack("prod")
     return path, yaml.safe_load(path.read_text())
 
 
@@ -36,7 +37,7 @@ def archiver_source() -> Any:
 
 
 def test_the_stateful_template_and_the_merged_one_pass_cfn_lint(merged: tuple[Path, dict[str, Any]]) -> None:
-    result = templates.lint(templates.STATEFUL, merged[0])
+    result = template.lint(template.STATEFUL, merged[0])
 
     assert result.returncode == 0, result.stdout + result.stderr
 

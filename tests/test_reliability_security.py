@@ -2,6 +2,7 @@
 that lets the browser clients in and nothing more."""
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from chalice.local import LocalGateway
 
 import app as stats_app
 from chalicelib import settings
-from reliability import secrets, templates
+from reliability import secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 CHALICE = ROOT / ".chalice"
@@ -100,11 +101,11 @@ def test_every_deployed_function_uses_its_own_hand_written_policy() -> None:
 
 
 @pytest.fixture(scope="module")
-def packaged() -> dict[str, Any]:
+def packaged(packaged_stack: Callable[[str], Path]) -> dict[str, Any]:
     """The prod stage's SAM template as `chalice package` writes it, merged with resources/."""
     import yaml
 
-    path = templates.packaged("prod")
+    path = packaged_stack("prod")
     return yaml.safe_load(path.read_text())
 
 

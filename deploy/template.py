@@ -1,20 +1,18 @@
-"""The CloudFormation side: resources/stateful.yaml, merged with resources/wiring.yaml into
-Chalice's SAM template, and cfn-lint over both.
+"""A stage as one CloudFormation stack: resources/stateful.yaml, merged with resources/wiring.yaml
+into Chalice's SAM template, and cfn-lint over both (`make package-stack STAGE=...`).
 
-    .venv/bin/python -m reliability.templates [--stage prod] [OUTDIR]
+    .venv/bin/python -m deploy.template [--stage prod] [OUTDIR]
 
-writes OUTDIR/merge.yaml (the two files merged), runs ``chalice package --merge-template`` into
+writes OUTDIR-merge.yaml (the two files merged), runs ``chalice package --merge-template`` into
 OUTDIR (default build/stack), and lints the stateful template and the merged one. Deploy the
-result with ``aws cloudformation package``/``deploy`` as Chalice's docs describe.
+result with ``aws cloudformation package``/``deploy`` as Chalice's docs describe (README,
+"Deploying").
 """
 
 import argparse
-import atexit
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -65,18 +63,6 @@ def package(stage: str, outdir: Path, project_dir: Path = ROOT) -> Path:
     )
     # A YAML merge template makes Chalice write YAML.
     return outdir / "sam.yaml"
-
-
-_packaged: dict[str, Path] = {}
-
-
-def packaged(stage: str = "prod") -> Path:
-    """``package(stage, ...)`` once per process, into a temporary directory: for the tests."""
-    if stage not in _packaged:
-        directory = tempfile.mkdtemp(prefix="chalice-package-")
-        atexit.register(shutil.rmtree, directory, True)
-        _packaged[stage] = package(stage, Path(directory) / "out")
-    return _packaged[stage]
 
 
 def lint(*paths: Path) -> subprocess.CompletedProcess[str]:
