@@ -48,13 +48,13 @@ def compiler_build_status(compiler: str) -> Response:
     return responses.json_body(200, status, cache_control=responses.BUILD_CACHE_CONTROL)
 
 
-@app.on_sqs_message(queue=settings.STATS_QUEUE_NAME, batch_size=100, maximum_batching_window_in_seconds=300)
+@app.on_sqs_message(queue=settings.stats_queue_name(), batch_size=100, maximum_batching_window_in_seconds=300)
 def archive_stats(event) -> None:
     bodies = [record.body for record in event]
     archive.archive_batch(aws.client("s3"), settings.archive_bucket(), event.context.function_name, bodies, utc_now)
 
 
-@app.on_sns_message(topic=settings.ALERT_TOPIC_NAME)
+@app.on_sns_message(topic=settings.alert_topic_name())
 def forward_alert(event) -> None:
     # Only this function needs these (and requests, which they load): the API's cold start skips them.
     from chalicelib import discord, forwarder

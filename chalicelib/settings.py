@@ -6,7 +6,7 @@ Lambda sets the variables before the first one, so reading at call time is both 
 
 import os
 
-# Event sources: Chalice needs these names when it packages the app, so they are constants.
+# Event sources: production's names, the defaults of stats_queue_name() and alert_topic_name().
 STATS_QUEUE_NAME = "CompilerExplorerStats"
 ALERT_TOPIC_NAME = "CompilerExplorerAlert"
 
@@ -36,3 +36,14 @@ def build_table() -> str:
 
 def archive_bucket() -> str:
     return required("S3_BUCKET_NAME")
+
+
+# The two names app.py reads at import, the one exception to reading settings when first needed:
+# Chalice needs them to package or deploy, and imports app.py with the stage's own (stage-level)
+# environment_variables set, which Lambda then has at run time too, so the two always agree.
+def stats_queue_name() -> str:
+    return optional("STATS_QUEUE_NAME", STATS_QUEUE_NAME)
+
+
+def alert_topic_name() -> str:
+    return optional("ALERT_TOPIC_NAME", ALERT_TOPIC_NAME)

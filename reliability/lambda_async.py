@@ -27,7 +27,7 @@ class AsyncOutcome:
 
 def retry_attempts() -> int:
     """MaximumRetryAttempts of the alert function, as the merged template sets it."""
-    config = template.merge_template()["Resources"]["ForwardAlertInvokeConfig"]["Properties"]
+    config = template.merge_template("prod")["Resources"]["ForwardAlertInvokeConfig"]["Properties"]
     return int(config["MaximumRetryAttempts"])
 
 
