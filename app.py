@@ -30,7 +30,7 @@ def record_pageload() -> Response:
         pageload.enqueue(aws.client("sqs"), settings.stats_queue_url(), bodies)
     except pageload.InvalidIcons as error:
         return responses.text(400, f"Bad request: {error}")
-    except pageload.QueueUnavailable:
+    except (pageload.QueueUnavailable, settings.ConfigurationError):
         return responses.text(503, "Page load not recorded: the stats queue is unavailable, try again later")
     metrics.emit_pageload(sponsors)
     return responses.text(200, "Ok")
@@ -43,7 +43,7 @@ def compiler_build_status(compiler: str) -> Response:
         status = builds.build_status(aws.client("dynamodb"), settings.build_table(), name)
     except builds.InvalidCompiler as error:
         return responses.json_body(400, {"error": str(error)})
-    except builds.BuildStoreUnavailable:
+    except (builds.BuildStoreUnavailable, settings.ConfigurationError):
         return responses.json_body(503, {"error": "build status is temporarily unavailable"})
     return responses.json_body(200, status, cache_control=responses.BUILD_CACHE_CONTROL)
 

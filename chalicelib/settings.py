@@ -4,7 +4,10 @@ The Chalice test client patches ``os.environ`` only while a request or invocatio
 Lambda sets the variables before the first one, so reading at call time is both correct and cheap.
 """
 
+import logging
 import os
+
+logger = logging.getLogger(__name__)
 
 # Event sources: production's names, the defaults of stats_queue_name() and alert_topic_name().
 STATS_QUEUE_NAME = "CompilerExplorerStats"
@@ -18,6 +21,8 @@ class ConfigurationError(RuntimeError):
 def required(name: str) -> str:
     value = os.environ.get(name, "").strip()
     if not value:
+        # Logged here, once: the API answers 503 for it, and the caller is told nothing more.
+        logger.error("environment variable %s is not set", name)
         raise ConfigurationError(f"environment variable {name} is not set")
     return value
 

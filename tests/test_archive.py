@@ -1,5 +1,6 @@
 """archive_stats: each SQS batch becomes one S3 object, and a failed write gets the batch redelivered."""
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -7,6 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import app as stats_app
+from chalicelib import settings
 from tests.support import archived_objects
 
 SOME_TIME = datetime(2020, 1, 2, 3, 4, 5, 12312, tzinfo=UTC)
@@ -69,3 +71,17 @@ def test_unicode_bodies_are_archived_as_utf8(client: Any, bucket: str, boto: Any
     invoke(client, ['{"value": "caf\u00e9 \u2603"}'])
     ((_, text),) = archived_objects(boto("s3"), bucket)
     assert text == '{"value": "caf\u00e9 \u2603"}'
+
+
+def test_a_missing_bucket_setting_raises_so_the_batch_comes_back_and_logs_its_name(
+    client: Any, bucket: str, boto: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("S3_BUCKET_NAME")
+
+    with pytest.raises(settings.ConfigurationError, match="S3_BUCKET_NAME"):
+        invoke(client, ["kept"])
+
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "environment variable S3_BUCKET_NAME is not set"
+    ]
+    assert list(archived_objects(boto("s3"), bucket)) == []

@@ -1,6 +1,7 @@
 """GET /compiler-build/{compiler}: the last build and the last success, however far back."""
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -216,6 +217,21 @@ def test_a_missing_table_gives_a_503(client: Any, monkeypatch: pytest.MonkeyPatc
     response = client.http.get("/compiler-build/gcc")
     assert response.status_code == 503
     assert b"Traceback" not in response.body
+
+
+def test_a_missing_table_setting_gives_a_503_and_one_log_line_naming_it(
+    client: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("COMPILER_BUILD_TABLE", raising=False)
+
+    response = client.http.get("/compiler-build/gcc")
+
+    assert response.status_code == 503
+    assert json.loads(response.body) == {"error": "build status is temporarily unavailable"}
+    assert response.headers["Cache-Control"] == "no-cache"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "environment variable COMPILER_BUILD_TABLE is not set"
+    ]
 
 
 def test_a_build_lookup_prints_no_metric(client: Any, table: str, capsys: Any) -> None:
