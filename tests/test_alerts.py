@@ -191,6 +191,15 @@ class Clock:
         return self.now
 
 
+@pytest.fixture(autouse=True)
+def app_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The sleep and clock of the Webhook app.py builds: the app's retries take no real time."""
+    clock = Clock()
+    monkeypatch.setattr(discord, "default_sleep", clock.sleep)
+    monkeypatch.setattr(discord, "default_clock", clock)
+    return clock
+
+
 def poster(url: str, clock: Clock, **options: Any) -> discord.Webhook:
     return discord.Webhook(url, sleep=clock.sleep, clock=clock, timeout=(1.0, 1.0), **options)
 
@@ -322,6 +331,17 @@ def test_an_alert_discord_refuses_raises_so_lambda_retries_it(client: Any, webho
     webhook.script = [Reply(404, {"message": "Unknown Webhook"})]
     with pytest.raises(discord.DeliveryError):
         client.lambda_.invoke("forward_alert", sns_event(client, "hello"))
+
+
+def test_the_app_retries_discord_with_productions_backoff_and_waits_in_no_real_time(
+    client: Any, webhook: WebhookReceiver, app_clock: Clock
+) -> None:
+    webhook.script = [Reply(500), Reply(429, {"retry_after": 7.5}), Reply(502), Reply(200, {"id": "1"})]
+
+    client.lambda_.invoke("forward_alert", sns_event(client, "hello"))
+
+    assert [post.json["embeds"][0]["description"] for post in webhook.posts] == ["hello"] * 4
+    assert app_clock.sleeps == [0.5, 7.5, 2.0]
 
 
 def test_no_webhook_configured_raises_a_clear_error(client: Any) -> None:
