@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import alerts, discord
+from chalicelib import alerts, aws, discord, forwarder
 from tests.support import Reply, WebhookReceiver, free_port
 
 EVENTS = Path(__file__).parent / "events"
@@ -235,6 +235,16 @@ def test_a_429_waits_retry_after_then_retries() -> None:
     assert clock.sleeps == [2.5]
 
 
+def test_a_429_without_a_json_body_waits_as_its_retry_after_header_says() -> None:
+    clock = Clock()
+    with WebhookReceiver() as receiver:
+        # As a proxy in front of Discord may answer: no JSON, only the header.
+        receiver.script = [Reply(429, headers={"Retry-After": "4"}), Reply(200, {"id": "1"})]
+        poster(receiver.url, clock).post(MESSAGE)
+    assert len(receiver.posts) == 2
+    assert clock.sleeps == [4.0]
+
+
 def test_a_429_asking_for_too_long_raises_at_once() -> None:
     clock = Clock()
     with WebhookReceiver() as receiver:
@@ -342,6 +352,23 @@ def test_the_app_retries_discord_with_productions_backoff_and_waits_in_no_real_t
 
     assert [post.json["embeds"][0]["description"] for post in webhook.posts] == ["hello"] * 4
     assert app_clock.sleeps == [0.5, 7.5, 2.0]
+
+
+def test_webhook_url_wins_over_the_parameter_and_needs_no_ssm(
+    client: Any, webhook: WebhookReceiver, boto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with WebhookReceiver() as from_ssm:
+        boto("ssm").put_parameter(Name="/admin/discord_webhook_url", Value=from_ssm.url, Type="SecureString")
+        monkeypatch.setenv("WEBHOOK_URL_PARAMETER", "/admin/discord_webhook_url")
+        client.lambda_.invoke("forward_alert", sns_event(client, "first"))
+        # With SSM out of reach the alert still goes: WEBHOOK_URL never needed it.
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", f"http://127.0.0.1:{free_port()}")
+        aws.reset()
+        forwarder.forget_cached_url()
+        client.lambda_.invoke("forward_alert", sns_event(client, "second"))
+
+    assert [post.json["embeds"][0]["description"] for post in webhook.posts] == ["first", "second"]
+    assert from_ssm.posts == []
 
 
 def test_no_webhook_configured_raises_a_clear_error(client: Any) -> None:
