@@ -1,6 +1,10 @@
 """archive_stats: each SQS batch becomes one S3 object, and a failed write gets the batch redelivered."""
 
+import json
 import logging
+import os
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,7 +13,7 @@ from botocore.exceptions import ClientError
 
 import app as stats_app
 from chalicelib import settings
-from tests.support import archived_objects
+from tests.support import archived_objects, drain_queue
 
 SOME_TIME = datetime(2020, 1, 2, 3, 4, 5, 12312, tzinfo=UTC)
 
@@ -85,3 +89,42 @@ def test_a_missing_bucket_setting_raises_so_the_batch_comes_back_and_logs_its_na
         "environment variable S3_BUCKET_NAME is not set"
     ]
     assert list(archived_objects(boto("s3"), bucket)) == []
+
+
+# New York's rule written out (5 hours behind UTC, 4 in summer), so no tz database is needed.
+NEW_YORK = "EST+5EDT,M3.2.0/2,M11.1.0/2"
+
+
+@pytest.fixture
+def local_time_is_new_york() -> Iterator[None]:
+    """The process's local time zone is New York's: what a clock in local time would get wrong."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = NEW_YORK
+    time.tzset()
+    assert time.localtime().tm_gmtoff in (-5 * 3600, -4 * 3600)
+    yield
+    if before is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
+
+
+def test_page_load_dates_and_archive_keys_are_utc_whatever_the_local_zone(
+    client: Any, queue_url: str, bucket: str, boto: Any, local_time_is_new_york: None
+) -> None:
+    # The app's real clock, not a frozen one: a regression to local time must show here.
+    before = datetime.now(UTC).replace(microsecond=0)
+    assert client.http.post("/pageload?icons=bob").status_code == 200
+    bodies = drain_queue(boto("sqs"), queue_url)
+    invoke(client, bodies)
+    after = datetime.now(UTC)
+
+    assert len(bodies) == 2
+    for body in bodies:
+        message = json.loads(body)
+        sent = datetime.strptime(f"{message['date']} {message['time']}", "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        assert before <= sent <= after, body
+    ((key, _),) = archived_objects(boto("s3"), bucket)
+    stamp = datetime.strptime(key, "stats/archive_stats-%Y-%m-%d-%H:%M:%S.%f.log").replace(tzinfo=UTC)
+    assert before <= stamp <= after, key
