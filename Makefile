@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 STAGE ?= dev
 
-.PHONY: test lint format package deploy delete clean local browser bench reliability
+.PHONY: test lint format package package-stack deploy delete clean local browser bench reliability
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,11 +20,16 @@ test: $(INSTALLED) browser lint
 local: $(INSTALLED)
 	$(BIN)/python -m local_stack
 
-# Headless Chromium for tests/test_browser.py, from Debian's packages (Playwright's own browser
-# download does not work here); installed once, when missing.
+# Headless Chromium for tests/test_browser.py: Debian's chromium, which Playwright drives over
+# CDP (its own browser download does not work here; no chromedriver is needed). Installed only
+# when missing, and only as root with apt-get; anywhere else this says how and `make test` goes
+# on, the browser test skipping with the same words (tests/test_browser.py, MISSING).
+CHROMIUM_MISSING := Chromium is missing: install Debian's chromium (sudo apt-get install chromium), or run make browser as root
 browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
+	@if command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } || echo "$(CHROMIUM_MISSING)"; \
+	else echo "$(CHROMIUM_MISSING)"; fi
 
 # This project beside the seed's strategy on its own moto server (a few minutes): prints one
 # table and writes benchmarks/results.json. `make test` runs a quick mode of it.
@@ -50,6 +55,12 @@ package: $(INSTALLED)
 	rm -rf build/package
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) build/package
 	$(BIN)/cfn-lint build/package/sam.json
+
+# The stage as one CloudFormation stack: Chalice's template with resources/ merged in, linted
+# (build/stack/sam.yaml). No AWS account needed; README, "Deploying", says how to deploy it.
+package-stack: $(INSTALLED)
+	rm -rf build/stack
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/python -m deploy.template --stage $(STAGE) build/stack
 
 deploy: $(INSTALLED)
 	$(BIN)/chalice deploy --stage $(STAGE)

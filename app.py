@@ -30,7 +30,7 @@ def record_pageload() -> Response:
         pageload.enqueue(aws.client("sqs"), settings.stats_queue_url(), bodies)
     except pageload.InvalidIcons as error:
         return responses.text(400, f"Bad request: {error}")
-    except pageload.QueueUnavailable:
+    except (pageload.QueueUnavailable, settings.ConfigurationError):
         return responses.text(503, "Page load not recorded: the stats queue is unavailable, try again later")
     metrics.emit_pageload(sponsors)
     return responses.text(200, "Ok")
@@ -43,18 +43,18 @@ def compiler_build_status(compiler: str) -> Response:
         status = builds.build_status(aws.client("dynamodb"), settings.build_table(), name)
     except builds.InvalidCompiler as error:
         return responses.json_body(400, {"error": str(error)})
-    except builds.BuildStoreUnavailable:
+    except (builds.BuildStoreUnavailable, settings.ConfigurationError):
         return responses.json_body(503, {"error": "build status is temporarily unavailable"})
     return responses.json_body(200, status, cache_control=responses.BUILD_CACHE_CONTROL)
 
 
-@app.on_sqs_message(queue=settings.STATS_QUEUE_NAME, batch_size=100, maximum_batching_window_in_seconds=300)
+@app.on_sqs_message(queue=settings.stats_queue_name(), batch_size=100, maximum_batching_window_in_seconds=300)
 def archive_stats(event) -> None:
     bodies = [record.body for record in event]
     archive.archive_batch(aws.client("s3"), settings.archive_bucket(), event.context.function_name, bodies, utc_now)
 
 
-@app.on_sns_message(topic=settings.ALERT_TOPIC_NAME)
+@app.on_sns_message(topic=settings.alert_topic_name())
 def forward_alert(event) -> None:
     # Only this function needs these (and requests, which they load): the API's cold start skips them.
     from chalicelib import discord, forwarder

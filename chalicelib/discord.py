@@ -72,6 +72,12 @@ class DeliveryError(RuntimeError):
     """The alert could not be delivered; raised so Lambda retries the invocation."""
 
 
+# How a Webhook built without ``sleep``/``clock`` waits and tells the time. app.py builds its
+# own Webhook, so tests replace these to run the app's retries without really waiting.
+default_sleep: Callable[[float], None] = time.sleep
+default_clock: Callable[[], float] = time.monotonic
+
+
 class Webhook:
     """Posts messages to one Discord webhook, retrying what is worth retrying, within a deadline."""
 
@@ -80,8 +86,8 @@ class Webhook:
         url: str,
         *,
         session: Any = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
         timeout: tuple[float, float] = (3.05, 10.0),
         max_attempts: int = 6,
         deadline_seconds: float = 40.0,
@@ -90,8 +96,8 @@ class Webhook:
     ) -> None:
         self._url = _with_wait(url)
         self._session = session
-        self._sleep = sleep
-        self._clock = clock
+        self._sleep = sleep or default_sleep
+        self._clock = clock or default_clock
         self._timeout = timeout
         self._max_attempts = max_attempts
         self._deadline_seconds = deadline_seconds

@@ -4,9 +4,12 @@ The Chalice test client patches ``os.environ`` only while a request or invocatio
 Lambda sets the variables before the first one, so reading at call time is both correct and cheap.
 """
 
+import logging
 import os
 
-# Event sources: Chalice needs these names when it packages the app, so they are constants.
+logger = logging.getLogger(__name__)
+
+# Event sources: production's names, the defaults of stats_queue_name() and alert_topic_name().
 STATS_QUEUE_NAME = "CompilerExplorerStats"
 ALERT_TOPIC_NAME = "CompilerExplorerAlert"
 
@@ -18,6 +21,8 @@ class ConfigurationError(RuntimeError):
 def required(name: str) -> str:
     value = os.environ.get(name, "").strip()
     if not value:
+        # Logged here, once: the API answers 503 for it, and the caller is told nothing more.
+        logger.error("environment variable %s is not set", name)
         raise ConfigurationError(f"environment variable {name} is not set")
     return value
 
@@ -36,3 +41,14 @@ def build_table() -> str:
 
 def archive_bucket() -> str:
     return required("S3_BUCKET_NAME")
+
+
+# The two names app.py reads at import, the one exception to reading settings when first needed:
+# Chalice needs them to package or deploy, and imports app.py with the stage's own (stage-level)
+# environment_variables set, which Lambda then has at run time too, so the two always agree.
+def stats_queue_name() -> str:
+    return optional("STATS_QUEUE_NAME", STATS_QUEUE_NAME)
+
+
+def alert_topic_name() -> str:
+    return optional("ALERT_TOPIC_NAME", ALERT_TOPIC_NAME)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from reliability import templates
+from deploy import template
 
 
 @dataclass
@@ -27,7 +27,7 @@ class AsyncOutcome:
 
 def retry_attempts() -> int:
     """MaximumRetryAttempts of the alert function, as the merged template sets it."""
-    config = templates.merge_template()["Resources"]["ForwardAlertInvokeConfig"]["Properties"]
+    config = template.merge_template("prod")["Resources"]["ForwardAlertInvokeConfig"]["Properties"]
     return int(config["MaximumRetryAttempts"])
 
 

@@ -11,7 +11,8 @@ os.environ.update({**names.CREDENTIALS, "AWS_EMF_ENVIRONMENT": "Local", "AWS_DEF
 for _variable in (*names.FOREIGN_AWS_VARIABLES, "AWS_REGION", "WEBHOOK_URL", "WEBHOOK_URL_PARAMETER", "_HANDLER"):
     os.environ.pop(_variable, None)
 
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import boto3  # noqa: E402
@@ -108,3 +109,18 @@ def stack(stack_webhook: DiscordFake) -> Iterator[launcher.StackProcess]:
         code = running.stop(signal.SIGINT, timeout=STOP_SECONDS)
     assert code == 0, running.output[-3000:]
     assert "Traceback" not in running.output.split("SIGINT received", 1)[-1]
+
+
+@pytest.fixture(scope="session")
+def packaged_stack(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """`make package-stack` for a stage, at most once a test run: the path of the SAM template."""
+    from deploy import template
+
+    built: dict[str, Path] = {}
+
+    def package(stage: str) -> Path:
+        if stage not in built:
+            built[stage] = template.package(stage, tmp_path_factory.mktemp(f"stack-{stage}") / "out")
+        return built[stage]
+
+    return package

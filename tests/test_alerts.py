@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import alerts, discord
+from chalicelib import alerts, aws, discord, forwarder
 from devkit.discord_fake import DiscordFake, Reply
 from devkit.net import free_port
 
@@ -192,6 +192,15 @@ class Clock:
         return self.now
 
 
+@pytest.fixture(autouse=True)
+def app_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The sleep and clock of the Webhook app.py builds: the app's retries take no real time."""
+    clock = Clock()
+    monkeypatch.setattr(discord, "default_sleep", clock.sleep)
+    monkeypatch.setattr(discord, "default_clock", clock)
+    return clock
+
+
 def poster(url: str, clock: Clock, **options: Any) -> discord.Webhook:
     return discord.Webhook(url, sleep=clock.sleep, clock=clock, timeout=(1.0, 1.0), **options)
 
@@ -225,6 +234,16 @@ def test_a_429_waits_retry_after_then_retries() -> None:
         poster(receiver.url, clock).post(MESSAGE)
     assert len(receiver.posts) == 2
     assert clock.sleeps == [2.5]
+
+
+def test_a_429_without_a_json_body_waits_as_its_retry_after_header_says() -> None:
+    clock = Clock()
+    with DiscordFake() as receiver:
+        # As a proxy in front of Discord may answer: no JSON, only the header.
+        receiver.script = [Reply(429, headers={"Retry-After": "4"}), Reply(200, {"id": "1"})]
+        poster(receiver.url, clock).post(MESSAGE)
+    assert len(receiver.posts) == 2
+    assert clock.sleeps == [4.0]
 
 
 def test_a_429_asking_for_too_long_raises_at_once() -> None:
@@ -323,6 +342,34 @@ def test_an_alert_discord_refuses_raises_so_lambda_retries_it(client: Any, webho
     webhook.script = [Reply(404, {"message": "Unknown Webhook"})]
     with pytest.raises(discord.DeliveryError):
         client.lambda_.invoke("forward_alert", sns_event(client, "hello"))
+
+
+def test_the_app_retries_discord_with_productions_backoff_and_waits_in_no_real_time(
+    client: Any, webhook: DiscordFake, app_clock: Clock
+) -> None:
+    webhook.script = [Reply(500), Reply(429, {"retry_after": 7.5}), Reply(502), Reply(200, {"id": "1"})]
+
+    client.lambda_.invoke("forward_alert", sns_event(client, "hello"))
+
+    assert [post.json["embeds"][0]["description"] for post in webhook.posts] == ["hello"] * 4
+    assert app_clock.sleeps == [0.5, 7.5, 2.0]
+
+
+def test_webhook_url_wins_over_the_parameter_and_needs_no_ssm(
+    client: Any, webhook: DiscordFake, boto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with DiscordFake() as from_ssm:
+        boto("ssm").put_parameter(Name="/admin/discord_webhook_url", Value=from_ssm.url, Type="SecureString")
+        monkeypatch.setenv("WEBHOOK_URL_PARAMETER", "/admin/discord_webhook_url")
+        client.lambda_.invoke("forward_alert", sns_event(client, "first"))
+        # With SSM out of reach the alert still goes: WEBHOOK_URL never needed it.
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", f"http://127.0.0.1:{free_port()}")
+        aws.reset()
+        forwarder.forget_cached_url()
+        client.lambda_.invoke("forward_alert", sns_event(client, "second"))
+
+    assert [post.json["embeds"][0]["description"] for post in webhook.posts] == ["first", "second"]
+    assert from_ssm.posts == []
 
 
 def test_no_webhook_configured_raises_a_clear_error(client: Any) -> None:

@@ -1,6 +1,7 @@
 """GET /compiler-build/{compiler}: the last build and the last success, however far back."""
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -137,6 +138,29 @@ def test_the_search_stops_at_its_bound(client: Any, table: str, boto: Any, dynam
     assert sum(r["Limit"] for r in dynamodb_requests) == builds.MAX_ITEMS_READ
 
 
+def test_pages_cut_short_by_the_1_mb_cap_end_the_search_after_max_requests(
+    client: Any, table: str, boto: Any, dynamodb_requests: list[Any]
+) -> None:
+    # 300 KB items: DynamoDB (moto too) ends a page at 1 MB, three items in, whatever the Limit.
+    failures = 3 * builds.MAX_REQUESTS + 3
+    stamps = put_history(boto("dynamodb"), table, "big", ["OK"] + ["FAILED"] * failures, log={"S": "x" * 300_000})
+    pages: list[tuple[int, bool]] = []
+    aws.client("dynamodb").meta.events.register(
+        "after-call.dynamodb.Query",
+        lambda parsed, **_: pages.append((parsed["ScannedCount"], "LastEvaluatedKey" in parsed)),
+    )
+
+    response = client.http.get("/compiler-build/big")
+
+    # The OK build is further back than MAX_REQUESTS short pages reach: null, not a longer search.
+    assert response.status_code == 200
+    assert json.loads(response.body)["last_success"] is None
+    assert json.loads(response.body)["last_build"]["timestamp"] == stamps[-1]
+    assert len(dynamodb_requests) == builds.MAX_REQUESTS
+    assert pages == [(3, True)] * builds.MAX_REQUESTS
+    assert sum(scanned for scanned, _ in pages) < builds.MAX_ITEMS_READ
+
+
 def test_a_compiler_that_never_succeeded(client: Any, table: str, boto: Any, dynamodb_requests: list[Any]) -> None:
     stamps = put_history(boto("dynamodb"), table, "never", ["FAILED"] * 30)
     result = json.loads(client.http.get("/compiler-build/never").body)
@@ -194,6 +218,28 @@ def test_bad_names_get_a_json_400(client: Any, table: str, path: str, dynamodb_r
     assert response.headers["Content-Type"] == "application/json; charset=utf-8"
     assert "invalid compiler name" in json.loads(response.body)["error"]
     assert dynamodb_requests == []
+
+
+def test_a_missing_table_gives_a_503(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPILER_BUILD_TABLE", "no-such-table")
+    response = client.http.get("/compiler-build/gcc")
+    assert response.status_code == 503
+    assert b"Traceback" not in response.body
+
+
+def test_a_missing_table_setting_gives_a_503_and_one_log_line_naming_it(
+    client: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("COMPILER_BUILD_TABLE", raising=False)
+
+    response = client.http.get("/compiler-build/gcc")
+
+    assert response.status_code == 503
+    assert json.loads(response.body) == {"error": "build status is temporarily unavailable"}
+    assert response.headers["Cache-Control"] == "no-cache"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "environment variable COMPILER_BUILD_TABLE is not set"
+    ]
 
 
 def test_a_build_lookup_prints_no_metric(client: Any, table: str, capsys: Any) -> None:

@@ -1,13 +1,17 @@
-"""`make package`: the SAM template Chalice writes deploys what production needs, and passes cfn-lint."""
+"""`make package`: the SAM template Chalice writes deploys what production needs, and passes cfn-lint;
+the dev stage's stack names nothing of production's."""
 
 import json
 import os
+import re
 import subprocess
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ARN = "us-east-1:052730242331"
@@ -100,4 +104,62 @@ def test_the_zip_holds_no_boto3_and_no_dev_tooling(package: Path) -> None:
     names = zipfile.ZipFile(package / "deployment.zip").namelist()
     top = {name.split("/")[0] for name in names}
     assert not top & {"boto3", "botocore", "moto", "s3transfer", "tests", "local_stack", "benchmarks", "reliability"}
+    assert "deploy" not in top
     assert {"app.py", "chalicelib", "aws_embedded_metrics", "requests"} <= top
+
+
+# ---- the dev stage: its own queue, table, bucket, topic, parameter and metric stream ----------
+
+# Production's resource names: in dev's stack each may appear only as the start of a -dev name.
+PRODUCTION_NAME = re.compile(
+    r"CompilerExplorerStats|CompilerExplorerAlert|compiler-builds|compiler-explorer-logs|discord_webhook_url"
+)
+
+
+@pytest.fixture(scope="module")
+def dev_stack(packaged_stack: Callable[[str], Path]) -> dict[str, Any]:
+    """`make package-stack STAGE=dev`: Chalice's dev template with resources/ merged in."""
+    return yaml.safe_load(packaged_stack("dev").read_text())
+
+
+def test_nothing_in_the_dev_stack_names_a_production_resource(dev_stack: dict[str, Any]) -> None:
+    text = json.dumps(dev_stack)
+    names = list(PRODUCTION_NAME.finditer(text))
+
+    strays = [text[m.start() : m.end() + 12] for m in names if text[m.end() : m.end() + 4] != "-dev"]
+
+    assert len(names) > 20, "the scan sees the stack's names"
+    assert strays == []
+
+
+def test_dev_functions_use_the_resources_the_dev_stack_creates(dev_stack: dict[str, Any]) -> None:
+    resources = dev_stack["Resources"]
+    archiver, forwarder = resources["ArchiveStats"]["Properties"], resources["ForwardAlert"]["Properties"]
+    queue = resources["StatsQueue"]["Properties"]["QueueName"]
+    topic = resources["AlertTopic"]["Properties"]["TopicName"]
+
+    # Chalice named the event sources from the dev stage's variables; the functions read the same
+    # variables at run time, so chalicelib.settings agrees with the stack.
+    ((sqs_event,), (sns_event,)) = archiver["Events"].values(), forwarder["Events"].values()
+    assert sqs_event["Properties"]["Queue"]["Fn::Sub"].endswith(f":{queue}")
+    assert sns_event["Properties"]["Topic"]["Fn::Sub"].endswith(f":{topic}")
+    for function in ("APIHandler", "ArchiveStats", "ForwardAlert"):
+        variables = resources[function]["Properties"]["Environment"]["Variables"]
+        assert (variables["STATS_QUEUE_NAME"], variables["ALERT_TOPIC_NAME"]) == (queue, topic), function
+    api = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert api["SQS_STATS_QUEUE"].endswith(f"/{queue}")
+    assert api["COMPILER_BUILD_TABLE"] == resources["BuildTable"]["Properties"]["TableName"]
+    assert (
+        archiver["Environment"]["Variables"]["S3_BUCKET_NAME"] == resources["ArchiveBucket"]["Properties"]["BucketName"]
+    )
+    # A trial's page loads must not add to production's PageLoad graphs (chalicelib.metrics).
+    assert (api["METRICS_LOG_GROUP"], api["METRICS_SERVICE_NAME"]) == ("stats-dev", "stats-dev")
+    assert statements(resources["ForwardAlertRole"])["ParkUndeliveredAlerts"][1] == (
+        f"arn:aws:sqs:{ACCOUNT_ARN}:" + resources["AlertFailureQueue"]["Properties"]["QueueName"]
+    )
+
+
+def test_the_prod_stack_sets_no_stage_names_so_production_keeps_the_defaults(resources: dict[str, Any]) -> None:
+    for function in ("APIHandler", "ArchiveStats", "ForwardAlert"):
+        variables = resources[function]["Properties"]["Environment"]["Variables"]
+        assert not {"STATS_QUEUE_NAME", "ALERT_TOPIC_NAME"} & set(variables), function

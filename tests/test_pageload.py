@@ -1,6 +1,7 @@
 """POST /pageload: the icons rules, the exact queue messages, SendMessageBatch, errors, the metric."""
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -187,6 +188,29 @@ def test_failed_entries_are_resent_alone() -> None:
         )
         pageload.enqueue(sqs, "q", bodies, sleep=lambda _: None)
         stubber.assert_no_pending_responses()
+
+
+def test_a_missing_queue_gives_a_503(client: Any, monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> None:
+    monkeypatch.setenv("SQS_STATS_QUEUE", f"{moto_endpoint}/123456789012/NoSuchQueue")
+    assert client.http.post("/pageload").status_code == 503
+
+
+def test_a_missing_queue_setting_gives_a_503_and_one_log_line_naming_it(
+    client: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capsys: Any
+) -> None:
+    monkeypatch.delenv("SQS_STATS_QUEUE", raising=False)
+
+    response = client.http.post("/pageload?icons=bob")
+
+    # The caller gets the answer it already handles, not Chalice's bare 500, and nothing about
+    # the deployment; the operator gets the variable's name in the log.
+    assert response.status_code == 503
+    assert response.body == b"Page load not recorded: the stats queue is unavailable, try again later"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "environment variable SQS_STATS_QUEUE is not set"
+    ]
+    assert "PageLoad" not in capsys.readouterr().out
 
 
 def test_each_page_load_prints_one_emf_record_with_the_production_dimensions(

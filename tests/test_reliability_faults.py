@@ -20,11 +20,12 @@ import yaml
 from chalice.test import Client
 
 from chalicelib import aws, discord
+from deploy import template
 from devkit import archive, names
 from devkit.discord_fake import TOKEN, DiscordFake, Reply
 from devkit.net import eventually
 from devkit.sqs import bodies
-from reliability import FULL, faultproxy, lambda_async, templates
+from reliability import FULL, faultproxy, lambda_async
 from reliability.faultproxy import Rule
 from reliability.sqs import EventSourceMapping
 
@@ -40,7 +41,7 @@ Line = tuple[str, str]
 @pytest.fixture
 def stateful(boto: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The resources, created in moto from resources/stateful.yaml; the app's settings name them."""
-    templates.create_stateful_stack(boto("cloudformation"))
+    template.create_stateful_stack(boto("cloudformation"))
     sqs = boto("sqs")
     urls = {name: sqs.get_queue_url(QueueName=name)["QueueUrl"] for name in (STATS_QUEUE, DEAD_LETTERS, FAILED_ALERTS)}
     monkeypatch.setenv("SQS_STATS_QUEUE", urls[STATS_QUEUE])
@@ -102,7 +103,7 @@ def bodies_in(boto: Any, queue_url: str) -> Counter[Line]:
 
 
 def max_receive_count() -> int:
-    queue = yaml.safe_load(templates.STATEFUL.read_text())["Resources"]["StatsQueue"]["Properties"]
+    queue = yaml.safe_load(template.STATEFUL.read_text())["Resources"]["StatsQueue"]["Properties"]
     return int(queue["RedrivePolicy"]["maxReceiveCount"])
 
 

@@ -1,7 +1,9 @@
 """The stateful resources' template: valid alone and merged into Chalice's, named as production
-names things, and sized so that nothing expires before it can be retried."""
+names things (and every other stage apart from them), sized so that nothing expires before it can
+be retried, and ready to adopt production's existing resources by a resource import."""
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,7 @@ import yaml
 
 import app as stats_app
 from chalicelib import settings
-from reliability import templates
+from deploy import template
 
 ROOT = Path(__file__).resolve().parent.parent
 PROD = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]["prod"]["lambda_functions"]
@@ -20,13 +22,14 @@ PRODUCTION_RETENTION = 600  # production.md: what the queue has today
 
 @pytest.fixture(scope="module")
 def stateful() -> dict[str, Any]:
-    return yaml.safe_load(templates.STATEFUL.read_text())["Resources"]
+    """resources/stateful.yaml for stage prod."""
+    return template.for_stage(yaml.safe_load(template.STATEFUL.read_text()), "prod")["Resources"]
 
 
 @pytest.fixture(scope="module")
-def merged() -> tuple[Path, dict[str, Any]]:
+def merged(packaged_stack: Callable[[str], Path]) -> tuple[Path, dict[str, Any]]:
     """`chalice package --stage prod` with the merge template: the path and the template."""
-    path = templates.packaged("prod")
+    path = packaged_stack("prod")
     return path, yaml.safe_load(path.read_text())
 
 
@@ -36,7 +39,7 @@ def archiver_source() -> Any:
 
 
 def test_the_stateful_template_and_the_merged_one_pass_cfn_lint(merged: tuple[Path, dict[str, Any]]) -> None:
-    result = templates.lint(templates.STATEFUL, merged[0])
+    result = template.lint(template.STATEFUL, merged[0])
 
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -127,3 +130,140 @@ def test_an_operator_is_told_when_messages_pile_up_or_fail(merged: tuple[Path, d
         json.dumps({"Ref": "ArchiveStats"}): "Errors",
     }
     assert all(alarm["AlarmActions"] == [{"Ref": "AlertTopic"}] for alarm in alarms.values())
+
+
+# What production has, by name (production.md); every other stage's names are these, suffixed.
+PRODUCTION_NAMES = {
+    "queues": ["CompilerExplorerAlert-failed", "CompilerExplorerStats", "CompilerExplorerStats-dead-letter"],
+    "tables": ["compiler-builds"],
+    "buckets": ["compiler-explorer-logs"],
+    "topics": ["CompilerExplorerAlert"],
+    "alarms": [
+        "CompilerExplorerAlert-undelivered",
+        "CompilerExplorerStats-backlog",
+        "CompilerExplorerStats-dead-letters",
+    ],
+}
+DEV_NAMES = {
+    "queues": [
+        "CompilerExplorerAlert-dev-failed",
+        "CompilerExplorerStats-dev",
+        "CompilerExplorerStats-dev-dead-letter",
+    ],
+    "tables": ["compiler-builds-dev"],
+    "buckets": ["compiler-explorer-logs-dev"],
+    "topics": ["CompilerExplorerAlert-dev"],
+    "alarms": [
+        "CompilerExplorerAlert-dev-undelivered",
+        "CompilerExplorerStats-dev-backlog",
+        "CompilerExplorerStats-dev-dead-letters",
+    ],
+}
+
+
+def created(boto: Any) -> dict[str, list[str]]:
+    """The names of everything in the emulator, by kind (moto's CloudFormation makes no alarms)."""
+    return {
+        "queues": sorted(url.rsplit("/", 1)[1] for url in boto("sqs").list_queues().get("QueueUrls", [])),
+        "tables": sorted(boto("dynamodb").list_tables()["TableNames"]),
+        "buckets": sorted(bucket["Name"] for bucket in boto("s3").list_buckets()["Buckets"]),
+        "topics": sorted(topic["TopicArn"].rsplit(":", 1)[1] for topic in boto("sns").list_topics()["Topics"]),
+    }
+
+
+NAME_PROPERTY = {"AWS::SQS::Queue": "QueueName", "AWS::DynamoDB::Table": "TableName", "AWS::S3::Bucket": "BucketName"}
+NAME_PROPERTY |= {"AWS::SNS::Topic": "TopicName", "AWS::CloudWatch::Alarm": "AlarmName"}
+KIND = {"AWS::SQS::Queue": "queues", "AWS::DynamoDB::Table": "tables", "AWS::S3::Bucket": "buckets"}
+KIND |= {"AWS::SNS::Topic": "topics", "AWS::CloudWatch::Alarm": "alarms"}
+
+
+@pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")  # its alarms
+@pytest.mark.parametrize(("stage", "names"), [("prod", PRODUCTION_NAMES), ("dev", DEV_NAMES)])
+def test_the_stack_of_a_stage_creates_that_stages_names_and_prod_keeps_productions(
+    boto: Any, stage: str, names: dict[str, list[str]]
+) -> None:
+    template.create_stateful_stack(boto("cloudformation"), f"resources-{stage}", stage=stage)
+
+    assert created(boto) == {kind: found for kind, found in names.items() if kind != "alarms"}
+    # The merged stack's names (for_stage works the Stage parameter out itself) are the same.
+    resolved = template.for_stage(yaml.safe_load(template.STATEFUL.read_text()), stage)["Resources"]
+    by_kind: dict[str, list[str]] = {}
+    for resource in resolved.values():
+        by_kind.setdefault(KIND[resource["Type"]], []).append(resource["Properties"][NAME_PROPERTY[resource["Type"]]])
+    assert {kind: sorted(found) for kind, found in by_kind.items()} == names
+
+
+def test_the_dev_stack_cannot_be_deployed_under_productions_names(packaged_stack: Callable[[str], Path]) -> None:
+    dev = yaml.safe_load(packaged_stack("dev").read_text())
+
+    # Names are literal in a packaged stack: no parameter could turn dev's into production's.
+    assert "Parameters" not in dev and "Conditions" not in dev
+    queue = dev["Resources"]["StatsQueue"]["Properties"]
+    assert queue["QueueName"] == "CompilerExplorerStats-dev"
+
+
+# ---- adopting production's resources: a resource import, not a create ---------------------------
+
+
+def test_the_import_template_holds_productions_four_resources_and_nothing_to_create() -> None:
+    imported = template.import_template("prod")
+
+    resources = imported["Resources"]
+    assert set(resources) == {"StatsQueue", "BuildTable", "ArchiveBucket", "AlertTopic"}
+    # CloudFormation imports only what it would keep if the stack went, and an import may
+    # neither create (no reference to another resource) nor output anything.
+    assert all(r["DeletionPolicy"] == "Retain" for r in resources.values())
+    assert "Outputs" not in imported and "Parameters" not in imported
+    assert not any(key in json.dumps(imported) for key in ('"Ref"', '"Fn::', "${"))
+    names = {
+        "StatsQueue": resources["StatsQueue"]["Properties"]["QueueName"],
+        "BuildTable": resources["BuildTable"]["Properties"]["TableName"],
+        "ArchiveBucket": resources["ArchiveBucket"]["Properties"]["BucketName"],
+        "AlertTopic": resources["AlertTopic"]["Properties"]["TopicName"],
+    }
+    assert names == {
+        "StatsQueue": "CompilerExplorerStats",
+        "BuildTable": "compiler-builds",
+        "ArchiveBucket": "compiler-explorer-logs",
+        "AlertTopic": "CompilerExplorerAlert",
+    }
+    # The update after the import changes nothing about what identifies a resource, or the table.
+    full = template.for_stage(yaml.safe_load(template.STATEFUL.read_text()), "prod")["Resources"]
+    for logical_id, resource in resources.items():
+        assert resource["Type"] == full[logical_id]["Type"]
+        for key, value in resource["Properties"].items():
+            assert full[logical_id]["Properties"][key] == value, (logical_id, key)
+
+
+def test_the_resources_to_import_identify_productions_resources() -> None:
+    assert template.resources_to_import("prod") == [
+        {
+            "ResourceType": "AWS::SQS::Queue",
+            "LogicalResourceId": "StatsQueue",
+            "ResourceIdentifier": {
+                "QueueUrl": "https://sqs.us-east-1.amazonaws.com/052730242331/CompilerExplorerStats"
+            },
+        },
+        {
+            "ResourceType": "AWS::DynamoDB::Table",
+            "LogicalResourceId": "BuildTable",
+            "ResourceIdentifier": {"TableName": "compiler-builds"},
+        },
+        {
+            "ResourceType": "AWS::S3::Bucket",
+            "LogicalResourceId": "ArchiveBucket",
+            "ResourceIdentifier": {"BucketName": "compiler-explorer-logs"},
+        },
+        {
+            "ResourceType": "AWS::SNS::Topic",
+            "LogicalResourceId": "AlertTopic",
+            "ResourceIdentifier": {"TopicArn": "arn:aws:sns:us-east-1:052730242331:CompilerExplorerAlert"},
+        },
+    ]
+
+
+def test_the_import_template_passes_cfn_lint(tmp_path: Path) -> None:
+    result = template.lint(template.write_import("prod", tmp_path))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads((tmp_path / "resources-to-import.json").read_text()) == template.resources_to_import("prod")

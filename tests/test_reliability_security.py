@@ -2,6 +2,7 @@
 that lets the browser clients in and nothing more."""
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from chalice.local import LocalGateway
 
 import app as stats_app
 from chalicelib import settings
-from reliability import secrets, templates
+from reliability import secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 CHALICE = ROOT / ".chalice"
@@ -21,6 +22,12 @@ TABLE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/compiler-builds"
 ARCHIVE_ARN = "arn:aws:s3:::compiler-explorer-logs/stats/*"
 WEBHOOK_PARAMETER_ARN = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/admin/discord_webhook_url"
 ALERT_FAILED_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{settings.ALERT_TOPIC_NAME}-failed"
+# The dev stage's own resources: the same grants on other names, so a trial cannot touch production.
+DEV_QUEUE_ARN = f"{QUEUE_ARN}-dev"
+DEV_TABLE_ARN = f"{TABLE_ARN}-dev"
+DEV_ARCHIVE_ARN = "arn:aws:s3:::compiler-explorer-logs-dev/stats/*"
+DEV_WEBHOOK_PARAMETER_ARN = f"{WEBHOOK_PARAMETER_ARN}-dev"
+DEV_ALERT_FAILED_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{settings.ALERT_TOPIC_NAME}-dev-failed"
 LOG_ACTIONS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
 
 # The grants issue 2 lists ("Deploying"), per function: (action, resource) pairs beyond logs.
@@ -34,13 +41,32 @@ EXPECTED_GRANTS = {
     },
     # Lambda's on-failure destination sends an undeliverable alert with the function's own role.
     "policy-forwarder.json": {("ssm:GetParameter", WEBHOOK_PARAMETER_ARN), ("sqs:SendMessage", ALERT_FAILED_ARN)},
+    "policy-api-dev.json": {("sqs:SendMessage", DEV_QUEUE_ARN), ("dynamodb:Query", DEV_TABLE_ARN)},
+    "policy-archiver-dev.json": {
+        ("s3:PutObject", DEV_ARCHIVE_ARN),
+        ("sqs:ReceiveMessage", DEV_QUEUE_ARN),
+        ("sqs:DeleteMessage", DEV_QUEUE_ARN),
+        ("sqs:GetQueueAttributes", DEV_QUEUE_ARN),
+    },
+    "policy-forwarder-dev.json": {
+        ("ssm:GetParameter", DEV_WEBHOOK_PARAMETER_ARN),
+        ("sqs:SendMessage", DEV_ALERT_FAILED_ARN),
+    },
 }
 POLICY_OF_FUNCTION = {
-    "api_handler": "policy-api.json",
-    "archive_stats": "policy-archiver.json",
-    "forward_alert": "policy-forwarder.json",
+    "prod": {
+        "api_handler": "policy-api.json",
+        "archive_stats": "policy-archiver.json",
+        "forward_alert": "policy-forwarder.json",
+    },
+    "dev": {
+        "api_handler": "policy-api-dev.json",
+        "archive_stats": "policy-archiver-dev.json",
+        "forward_alert": "policy-forwarder-dev.json",
+    },
 }
 DEPLOYED_STAGES = ("dev", "prod")
+WEBHOOK_PARAMETER = {"prod": "/admin/discord_webhook_url", "dev": "/admin/discord_webhook_url-dev"}
 
 
 def as_list(value: Any) -> list[Any]:
@@ -71,7 +97,7 @@ def grants(policy: dict[str, Any]) -> tuple[set[tuple[str, str]], list[str]]:
             problems.append(f"{sid}: logs mixed with other actions")
         for resource in resources:
             # The archive's object prefix is the one wildcard the spec asks for.
-            if "*" in resource and resource != ARCHIVE_ARN:
+            if "*" in resource and resource not in (ARCHIVE_ARN, DEV_ARCHIVE_ARN):
                 problems.append(f"{sid}: wildcard resource {resource}")
             found.update((action, resource) for action in actions)
     return found, problems
@@ -89,29 +115,51 @@ def test_each_policy_grants_exactly_the_specified_actions_on_the_specified_resou
     assert len(log_statements) == 1, "each function writes its own logs"
 
 
+def test_the_dev_policies_grant_nothing_on_any_resource_prod_uses() -> None:
+    # Stated apart from the list above, so a dev grant cannot be pointed at production by editing both.
+    production = {resource for _, resource in grants_of_stage("prod")}
+    dev = {resource for _, resource in grants_of_stage("dev")}
+
+    assert production and dev
+    assert dev & production == set()
+
+
+def grants_of_stage(stage: str) -> set[tuple[str, str]]:
+    """Every (action, resource) the stage's policy files grant, beyond logs."""
+    found: set[tuple[str, str]] = set()
+    for policy_file in POLICY_OF_FUNCTION[stage].values():
+        found |= grants(json.loads((CHALICE / policy_file).read_text()))[0]
+    return found
+
+
 def test_every_deployed_function_uses_its_own_hand_written_policy() -> None:
     config = json.loads((CHALICE / "config.json").read_text())
 
     assert config.get("autogen_policy") is False
     for stage in DEPLOYED_STAGES:
         functions = config["stages"][stage]["lambda_functions"]
-        assert {name: functions[name].get("iam_policy_file") for name in POLICY_OF_FUNCTION} == POLICY_OF_FUNCTION
+        expected = POLICY_OF_FUNCTION[stage]
+        assert {name: functions[name].get("iam_policy_file") for name in expected} == expected
         assert config["stages"][stage].get("autogen_policy", config["autogen_policy"]) is False
 
 
 @pytest.fixture(scope="module")
-def packaged() -> dict[str, Any]:
+def packaged(packaged_stack: Callable[[str], Path]) -> dict[str, Any]:
     """The prod stage's SAM template as `chalice package` writes it, merged with resources/."""
     import yaml
 
-    path = templates.packaged("prod")
+    path = packaged_stack("prod")
     return yaml.safe_load(path.read_text())
 
 
-def test_the_packaged_roles_carry_exactly_the_policy_files(packaged: dict[str, Any]) -> None:
-    resources = packaged["Resources"]
-    roles = {"ApiHandlerRole": "policy-api.json", "ArchiveStatsRole": "policy-archiver.json"}
-    roles["ForwardAlertRole"] = "policy-forwarder.json"
+@pytest.mark.parametrize("stage", DEPLOYED_STAGES)
+def test_the_packaged_roles_carry_exactly_the_policy_files(packaged_stack: Callable[[str], Path], stage: str) -> None:
+    import yaml
+
+    resources = yaml.safe_load(packaged_stack(stage).read_text())["Resources"]
+    policy_of = POLICY_OF_FUNCTION[stage]
+    roles = {"ApiHandlerRole": policy_of["api_handler"], "ArchiveStatsRole": policy_of["archive_stats"]}
+    roles["ForwardAlertRole"] = policy_of["forward_alert"]
     for role, policy_file in roles.items():
         (inline,) = resources[role]["Properties"]["Policies"]
         assert inline["PolicyDocument"] == json.loads((CHALICE / policy_file).read_text()), role
@@ -152,7 +200,7 @@ def test_the_webhook_url_comes_from_ssm_or_the_environment_never_the_config() ->
             assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} & set(variables), stage_name
     for stage_name in DEPLOYED_STAGES:
         forwarder = config["stages"][stage_name]["lambda_functions"]["forward_alert"]["environment_variables"]
-        assert forwarder["WEBHOOK_URL_PARAMETER"] == "/admin/discord_webhook_url"
+        assert forwarder["WEBHOOK_URL_PARAMETER"] == WEBHOOK_PARAMETER[stage_name]
 
 
 # ---- CORS ---------------------------------------------------------------------------------------
