@@ -22,6 +22,8 @@ ARCHIVE_ARN = "arn:aws:s3:::compiler-explorer-logs/stats/*"
 WEBHOOK_PARAMETER_ARN = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/admin/discord_webhook_url"
 ALERT_FAILED_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{settings.ALERT_TOPIC_NAME}-failed"
 LOG_ACTIONS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+# GetMetricWidgetImage supports no resource-level permissions: "*" is the only Resource it takes.
+GRAPH_GRANT = ("cloudwatch:GetMetricWidgetImage", "*")
 
 # The grants issue 2 lists ("Deploying"), per function: (action, resource) pairs beyond logs.
 EXPECTED_GRANTS = {
@@ -33,7 +35,11 @@ EXPECTED_GRANTS = {
         ("sqs:GetQueueAttributes", QUEUE_ARN),
     },
     # Lambda's on-failure destination sends an undeliverable alert with the function's own role.
-    "policy-forwarder.json": {("ssm:GetParameter", WEBHOOK_PARAMETER_ARN), ("sqs:SendMessage", ALERT_FAILED_ARN)},
+    "policy-forwarder.json": {
+        ("ssm:GetParameter", WEBHOOK_PARAMETER_ARN),
+        ("sqs:SendMessage", ALERT_FAILED_ARN),
+        GRAPH_GRANT,
+    },
 }
 POLICY_OF_FUNCTION = {
     "api_handler": "policy-api.json",
@@ -70,8 +76,10 @@ def grants(policy: dict[str, Any]) -> tuple[set[tuple[str, str]], list[str]]:
         if any(action.startswith("logs:") for action in actions):
             problems.append(f"{sid}: logs mixed with other actions")
         for resource in resources:
-            # The archive's object prefix is the one wildcard the spec asks for.
-            if "*" in resource and resource != ARCHIVE_ARN:
+            # The archive's object prefix is the one wildcard the spec asks for; the graph's "*" is
+            # allowed only in a statement that grants nothing else.
+            graph_only = actions == [GRAPH_GRANT[0]] and resources == [GRAPH_GRANT[1]]
+            if "*" in resource and resource != ARCHIVE_ARN and not graph_only:
                 problems.append(f"{sid}: wildcard resource {resource}")
             found.update((action, resource) for action in actions)
     return found, problems
