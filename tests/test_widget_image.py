@@ -219,3 +219,27 @@ def test_statistics_percentiles_and_expressions_are_computed_per_period() -> Non
     band = found["band"].band
     assert band is not None
     assert band[0][second] < 6.0 < band[1][second]
+
+
+def test_the_local_stacks_sample_alarm_produces_a_real_graph(
+    moto_endpoint: str, boto: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from local_stack import alarm, seed
+
+    now = datetime.now(UTC)
+    seed.write_metrics(boto("cloudwatch"), seed.response_times(now - seed.METRIC_HISTORY, now))  # as the stack does
+    boto("sns").create_topic(Name=names.ALERT_TOPIC)
+    saved = tmp_path / "alarm.png"
+
+    assert alarm.main(["--endpoint-url", moto_endpoint, "--save-graph", str(saved)]) == 0
+
+    assert "published ALARM for SiteTooSlow" in capsys.readouterr().out
+    picture = Image.open(saved).convert("RGB")
+    assert picture.size == (600, 300)
+    (threshold_row, *_) = rows_of(picture, THRESHOLD, share=0.5)
+    left, top, right, bottom = widget_image.plot_box(*picture.size)
+    pixels = picture.load()
+    line = [(x, y) for x in range(left, right) for y in range(top, bottom) if pixels[x, y] == LINE]
+    recent = left + (right - left) * 0.95
+    assert any(y < threshold_row for x, y in line if x > recent), "the slowdown crosses the threshold"
+    assert all(y > threshold_row for x, y in line if x < left + (right - left) * 0.8), "the hours before do not"
