@@ -20,24 +20,32 @@ _CLIENT_OPTIONS: dict[str, dict[str, Any]] = {
     "s3": {"connect_timeout": 3, "read_timeout": 10, "retries": {"mode": "standard", "max_attempts": 3}},
     # The forwarder (90 s): 3 x (2 + 5) s + backoff, then the Discord poster's 40 s deadline.
     "ssm": {"connect_timeout": 2, "read_timeout": 5, "retries": {"mode": "standard", "max_attempts": 3}},
+    # The forwarder's alarm graph (chalicelib.graphs): best effort, so one attempt of at most 1 + 4 s.
+    # A throttle or a slow render means the alert goes without its graph, never later.
+    "cloudwatch": {"connect_timeout": 1, "read_timeout": 4, "retries": {"mode": "standard", "total_max_attempts": 1}},
 }
 DEFAULT_REGION = "us-east-1"
 
-_clients: dict[str, Any] = {}
+_clients: dict[tuple[str, str | None], Any] = {}
 _lock = threading.Lock()
 
 
-def client(service: str) -> Any:
-    """The process-wide client for ``service`` (sqs, dynamodb, s3 or ssm)."""
-    existing = _clients.get(service)
+def client(service: str, region: str | None = None) -> Any:
+    """The process-wide client for ``service`` (sqs, dynamodb, s3, ssm or cloudwatch).
+
+    ``region`` is for calls that must be made where the resource lives (an alarm's graph is
+    drawn in the alarm's region); without it the client is in the function's own region.
+    """
+    key = (service, region)
+    existing = _clients.get(key)
     if existing is not None:
         return existing
     # boto3's default session is not safe to create clients from concurrently (chalice local
     # serves requests on threads), so creation is serialised.
     with _lock:
-        if service not in _clients:
-            _clients[service] = _make_client(service)
-        return _clients[service]
+        if key not in _clients:
+            _clients[key] = _make_client(service, region)
+        return _clients[key]
 
 
 def reset() -> None:
@@ -46,13 +54,13 @@ def reset() -> None:
         _clients.clear()
 
 
-def _make_client(service: str) -> Any:
+def _make_client(service: str, region: str | None = None) -> Any:
     import boto3
     from botocore.config import Config
 
     session = boto3.session.Session()
     return session.client(
         service,
-        region_name=session.region_name or DEFAULT_REGION,
+        region_name=region or session.region_name or DEFAULT_REGION,
         config=Config(**_CLIENT_OPTIONS[service]),
     )

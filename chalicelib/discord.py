@@ -1,12 +1,27 @@
 """Discord: an ``Alert`` as a webhook message within Discord's limits, and posting it reliably.
 
 ``requests`` is imported only when a message is posted: the API function never loads it.
+
+Files (an alarm's graph) go as Discord takes them: ``multipart/form-data`` with the message in a
+``payload_json`` part and each file in ``files[n]``; the message lists each file in
+``attachments`` as ``{"id": n, "filename": ...}`` and an embed shows one with ``image.url`` =
+``attachment://<filename>``. ``with_image`` does that bookkeeping, ``encode`` builds the body,
+and ``Webhook.post(..., files=...)`` sends it (JSON, as before, when there is no file). An edit
+(PATCH ``.../messages/{id}``) takes the same body: Discord keeps only the attachments an edit
+lists, so an edit that re-renders the graph uploads the new file as ``files[0]`` and lists only
+``{"id": 0, ...}`` (the old one is dropped, not shown twice), and an edit without a new graph
+either lists the old attachment by the id Discord gave it, keeping the embed's reference, or,
+as ``without_image`` does, lists none and removes the embed's image, so nothing refers to a
+file that is gone.
 """
 
+import json
 import logging
 import time
 import urllib.parse
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.alerts import Alert
@@ -68,6 +83,87 @@ def fallback_payload(alert: Alert) -> dict[str, Any]:
     return {"username": USERNAME, "content": _fit(text, CONTENT_LIMIT), "allowed_mentions": NO_MENTIONS}
 
 
+@dataclass(frozen=True)
+class File:
+    """A file to upload with a message."""
+
+    filename: str  # what ``attachment://`` refers to: [A-Za-z0-9_.-] only
+    data: bytes
+    content_type: str = "image/png"
+
+
+def with_image(message: dict[str, Any], image: File, embed: int = 0) -> dict[str, Any]:
+    """``message`` with its embed showing ``image`` and ``attachments`` listing exactly that file.
+
+    Post (or edit with) the result with ``files=[image]``. ``message`` itself is not changed.
+    """
+    shown = dict(message)
+    embeds = [dict(e) for e in message.get("embeds") or []]
+    if not embeds:
+        raise ValueError("the message has no embed to show the image in")
+    embeds[embed]["image"] = {"url": f"attachment://{image.filename}"}
+    shown["embeds"] = embeds
+    shown["attachments"] = [{"id": 0, "filename": image.filename}]
+    return shown
+
+
+def without_image(message: dict[str, Any]) -> dict[str, Any]:
+    """For an edit with no graph: no embed refers to an attachment, and the edit keeps none."""
+    plain = dict(message)
+    plain["embeds"] = [{k: v for k, v in e.items() if k != "image"} for e in message.get("embeds") or []]
+    plain["attachments"] = []
+    return plain
+
+
+def encode(message: dict[str, Any], files: Sequence[File] = ()) -> tuple[bytes, str]:
+    """The request body and its Content-Type: JSON without files, else Discord's multipart form.
+
+    Each file must be listed in ``message["attachments"]`` as ``{"id": n, "filename": name}`` for
+    ``files[n]``; a message without ``attachments`` gets that list.
+    """
+    if not files:
+        return json.dumps(message).encode(), "application/json"
+    listed = message.get("attachments")
+    if listed is None:
+        message = {**message, "attachments": [{"id": n, "filename": f.filename} for n, f in enumerate(files)]}
+    else:
+        by_id = {a.get("id"): a.get("filename") for a in listed if isinstance(a, dict)}
+        for n, file in enumerate(files):
+            if by_id.get(n, by_id.get(str(n))) != file.filename:
+                raise ValueError(f"files[{n}] ({file.filename}) is not listed in the message's attachments")
+    boundary = f"----ce-{uuid.uuid4().hex}"
+    parts = [
+        (
+            'form-data; name="payload_json"',
+            "application/json",
+            json.dumps(message).encode(),
+        )
+    ]
+    for n, file in enumerate(files):
+        if '"' in file.filename or "\r" in file.filename or "\n" in file.filename:
+            raise ValueError(f"unsafe attachment name {file.filename!r}")
+        parts.append((f'form-data; name="files[{n}]"; filename="{file.filename}"', file.content_type, file.data))
+    chunks: list[bytes] = []
+    for disposition, content_type, data in parts:
+        if boundary.encode() in data:
+            return encode(message, files)  # a 128-bit random boundary in the data: draw another
+        chunks.append(
+            f"--{boundary}\r\nContent-Disposition: {disposition}\r\nContent-Type: {content_type}\r\n\r\n".encode()
+        )
+        chunks.append(data)
+        chunks.append(b"\r\n")
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+
+
+def send(session: Any, method: str, url: str, message: dict[str, Any], files: Sequence[File], timeout: Any) -> Any:
+    """One request with ``message`` (and ``files``): what ``Webhook.post``, and an edit (PATCH), send."""
+    if not files:
+        return session.request(method, url, json=message, timeout=timeout)
+    body, content_type = encode(message, files)
+    return session.request(method, url, data=body, headers={"Content-Type": content_type}, timeout=timeout)
+
+
 class DeliveryError(RuntimeError):
     """The alert could not be delivered; raised so Lambda retries the invocation."""
 
@@ -104,8 +200,11 @@ class Webhook:
         self._max_retry_after = max_retry_after
         self._backoff_seconds = backoff_seconds
 
-    def post(self, message: dict[str, Any], fallback: dict[str, Any] | None = None) -> None:
-        """Deliver ``message`` (or, once, ``fallback`` if Discord calls it a bad request), or raise."""
+    def post(
+        self, message: dict[str, Any], fallback: dict[str, Any] | None = None, *, files: Sequence[File] = ()
+    ) -> None:
+        """Deliver ``message`` with ``files`` (or, once, ``fallback`` if Discord calls it a bad request
+        or too large: the plain text, without files), or raise."""
         import requests
 
         session = self._session or _shared_session()
@@ -114,7 +213,7 @@ class Webhook:
         failures = 0
         while True:
             try:
-                response = session.post(self._url, json=body, timeout=self._timeout)
+                response = send(session, "POST", self._url, body, files if body is message else (), self._timeout)
             except requests.RequestException as error:
                 # The exception's text holds the webhook URL, which is a secret: log its type only.
                 problem, wait = f"network error ({type(error).__name__})", self._backoff(failures + 1)
@@ -130,7 +229,7 @@ class Webhook:
                         raise DeliveryError(f"Discord rate limit asks for {wait:.1f} s, more than we wait: {problem}")
                 elif status >= 500:
                     wait = self._backoff(failures + 1)
-                elif status == 400 and fallback is not None and body is not fallback:
+                elif status in (400, 413) and fallback is not None and body is not fallback:
                     # Sent at once and outside the retry budget, so a 400 always gets its fallback.
                     logger.error("Discord refused the alert (%s); sending the plain fallback", problem)
                     body = fallback

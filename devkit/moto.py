@@ -9,6 +9,9 @@ that started it with a lifeline is gone.
 sent it, so AWS calls are counted on the wire; ``GET /_devkit/requests`` answers the counts, and
 requests that carry the ``X-Devkit-Uncounted`` header (set-up and checking) are left out.
 
+Both launchers add CloudWatch's ``GetMetricWidgetImage``, which moto lacks: ``devkit.widget_image``
+draws the widget from the datapoints moto holds.
+
 One performance fix is applied to moto's SQS: moto 5.2.5 checks each received message's
 retention by computing every queue attribute, three of which count all messages in the queue, so
 receiving slows down as the queue grows and a load test's backlog drains in minutes. The rule it
@@ -27,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from devkit import net, process
+from devkit import process
 from devkit.names import HOST
 
 logger = logging.getLogger("devkit.moto")
@@ -41,16 +44,35 @@ _S3_VERBS = {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject", "DELE
 
 @contextmanager
 def in_process() -> Iterator[str]:
-    """moto's threaded server in this process on a free port; yields its endpoint."""
-    from moto.server import ThreadedMotoServer
+    """moto's threaded server (what ThreadedMotoServer runs, with the devkit additions) in this
+    process on a free port; yields its endpoint."""
+    from werkzeug.serving import make_server
 
-    port = net.free_port()
-    server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
-    server.start()
+    server = make_server(HOST, 0, application(), threaded=True, request_handler=_request_handler())
+    thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
+    thread.start()
     try:
-        yield f"http://{HOST}:{port}"
+        yield f"http://{HOST}:{server.server_address[1]}"
     finally:
-        server.stop()
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+
+
+def application(count: bool = False) -> Any:
+    """moto's WSGI app with GetMetricWidgetImage added (and, with ``count``, the request counter)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from devkit import widget_image
+
+    app: Any = widget_image.Middleware(DomainDispatcherApplication(create_backend_app))
+    return CountingMiddleware(app) if count else app
+
+
+def _request_handler() -> Any:
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    return MotoRequestHandler
 
 
 class MotoProcess:
@@ -127,16 +149,13 @@ def serve(port: int, count: bool) -> int:
     # One line per request would drown everything else; errors still show.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
     _bounded_receive_cost()
-    app: Any = DomainDispatcherApplication(create_backend_app)
-    if count:
-        app = CountingMiddleware(app)
+    app = application(count)
     try:
         # What moto's ThreadedMotoServer does, minus its thread: a bind error must end this process.
-        server = make_server(HOST, port, app, threaded=True, request_handler=MotoRequestHandler)
+        server = make_server(HOST, port, app, threaded=True, request_handler=_request_handler())
     except OSError as error:
         logger.error("cannot listen on %s:%d: %s", HOST, port, error)
         return 2

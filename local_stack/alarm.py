@@ -1,22 +1,28 @@
 """Publish a sample CloudWatch alarm to the alert topic in the emulator.
 
-``python -m local_stack.alarm [--endpoint-url URL] [--state ALARM|OK]``: the message is what
-CloudWatch publishes for production's ``SiteTooSlow`` alarm, so the forwarder formats it as
-it would a real one.
+``python -m local_stack.alarm [--endpoint-url URL] [--state ALARM|OK] [--save-graph PATH]``: the
+message is what CloudWatch publishes for production's ``SiteTooSlow`` alarm, so the forwarder
+formats it as it would a real one. First the metric it watches gets its datapoints up to now
+(``local_stack.seed.response_times``): a slowdown over the threshold for ALARM, back to normal
+for OK, so the emulator's GetMetricWidgetImage draws what led to the change. ``--save-graph``
+also writes that graph, as ``chalicelib.graphs`` asks for it, to a PNG file.
 """
 
 import argparse
 import json
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from chalicelib import settings
+from chalicelib import graphs, settings
 from devkit import names
 from devkit.names import ACCOUNT_ID, HOST, REGION
+from local_stack import seed
 
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{settings.ALERT_TOPIC_NAME}"
+SLOWDOWN = timedelta(minutes=6)  # how long the site has been slow when the ALARM is published
 
 
 def site_too_slow(state: str, now: datetime) -> dict[str, Any]:
@@ -45,7 +51,7 @@ def site_too_slow(state: str, now: datetime) -> dict[str, Any]:
             "StatisticType": "ExtendedStatistic",
             "ExtendedStatistic": "p90",
             "Unit": None,
-            "Dimensions": [{"value": "app/GccExplorerApp/0a1b2c3d4e5f6789", "name": "LoadBalancer"}],
+            "Dimensions": [{"value": seed.LOAD_BALANCER, "name": "LoadBalancer"}],
             "Period": 60,
             "EvaluationPeriods": 1,
             "DatapointsToAlarm": 1,
@@ -62,17 +68,40 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local_stack.alarm", description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint-url", default=default_endpoint, help="the emulator (default: %(default)s)")
     parser.add_argument("--state", choices=["ALARM", "OK", "INSUFFICIENT_DATA"], default="ALARM")
+    parser.add_argument("--save-graph", type=Path, metavar="PATH", help="also write the alarm's graph to this PNG")
     args = parser.parse_args(argv)
 
+    now = datetime.now(UTC)
+    cloudwatch: Any = names.client("cloudwatch", args.endpoint_url)
+    seed_datapoints(cloudwatch, args.state, now)
     sns: Any = names.client("sns", args.endpoint_url)
-    alarm = site_too_slow(args.state, datetime.now(UTC))
+    alarm = site_too_slow(args.state, now)
     response = sns.publish(
         TopicArn=TOPIC_ARN,
         Subject=f'{args.state}: "SiteTooSlow" in US East (N. Virginia)',
         Message=json.dumps(alarm),
     )
     print(f"published {args.state} for SiteTooSlow to {TOPIC_ARN} (message id {response['MessageId']})")
+    if args.save_graph:
+        image = graphs.render(lambda region: cloudwatch, alarm, now=now)
+        if image is None:
+            print("no graph: see the log line above", file=sys.stderr)
+            return 1
+        args.save_graph.write_bytes(image)
+        print(f"graph written to {args.save_graph} ({len(image)} bytes)")
     return 0
+
+
+def seed_datapoints(cloudwatch: Any, state: str, now: datetime) -> None:
+    """Normal response times from the newest datapoint on; for ALARM, the last minutes slow."""
+    start = seed.next_unseeded_minute(cloudwatch, now)
+    if state != "ALARM":
+        seed.write_metrics(cloudwatch, seed.response_times(start, now))
+        return
+    slow_from = now - SLOWDOWN
+    seed.write_metrics(cloudwatch, seed.response_times(start, slow_from))
+    # Minutes the stack already seeded get the slow samples on top: their p90 goes over the threshold too.
+    seed.write_metrics(cloudwatch, seed.response_times(slow_from, now, slow_from))
 
 
 if __name__ == "__main__":

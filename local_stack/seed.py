@@ -13,8 +13,12 @@ archive or "" when nothing was built. The histories cover the cases the API must
 
 Dates count back from the last 03:00 UTC, so the history looks current; the pattern of
 statuses is the same on every run.
+
+``response_times`` is the other seed: three hours of the load balancer's response times, the
+metric the sample alarm watches (see the end of this module).
 """
 
+import math
 import random
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -136,3 +140,73 @@ def _never_ok(age: int, rng: random.Random) -> str:
 
 def _attributes(item: dict[str, Any]) -> dict[str, dict[str, str]]:
     return {key: {"N": str(value)} if isinstance(value, int) else {"S": value} for key, value in item.items()}
+
+
+# CloudWatch datapoints for the metric the sample alarm (local_stack.alarm's SiteTooSlow) watches:
+# the load balancer's TargetResponseTime, one batch of request timings a minute, as the ALB
+# publishes it, so the emulator's GetMetricWidgetImage draws a real graph of it.
+
+RESPONSE_NAMESPACE = "AWS/ApplicationELB"
+RESPONSE_METRIC = "TargetResponseTime"
+LOAD_BALANCER = "app/GccExplorerApp/0a1b2c3d4e5f6789"
+RESPONSE_DIMENSIONS = [{"Name": "LoadBalancer", "Value": LOAD_BALANCER}]
+METRIC_HISTORY = timedelta(hours=3)
+PUT_METRIC_LIMIT = 20
+_MINUTE = timedelta(minutes=1)
+
+
+def response_times(start: datetime, end: datetime, slow_from: datetime | None = None) -> list[dict[str, Any]]:
+    """One PutMetricData entry a minute in [start, end): requests taking 0.2-0.7 s (p90 about 0.5 s),
+    and from ``slow_from`` on a slowdown that takes the p90 to 2.5-3 s within a few minutes."""
+    entries: list[dict[str, Any]] = []
+    minute = start.astimezone(UTC).replace(second=0, microsecond=0)
+    while minute < end:
+        rng = random.Random(minute.isoformat())  # noqa: S311 (repeatable seed data, not secrets)
+        # A daily rhythm: a little slower when Europe and the US overlap.
+        busy = 0.08 * (1 + math.sin((minute.hour + minute.minute / 60 - 9) / 24 * 2 * math.pi))
+        tail = 0.45 + busy + rng.uniform(-0.05, 0.08)
+        slow = slow_from is not None and minute >= slow_from
+        if slow_from is not None and slow:
+            ramp = min(1.0, (minute - slow_from) / (4 * _MINUTE) + 0.25)
+            tail += ramp * rng.uniform(2.1, 2.5)
+        fast = round(0.18 + rng.uniform(0, 0.06), 3)
+        typical = round(0.28 + busy + rng.uniform(0, 0.08), 3)
+        values = [fast, typical, round(tail * 0.8, 3), round(tail, 3), round(tail * 1.3, 3)]
+        counts = [rng.randint(30, 60), rng.randint(120, 200), rng.randint(15, 25), rng.randint(14, 20), 6]
+        if slow:
+            # A slow minute's tail is heavy enough to carry the p90 even beside normal samples already stored.
+            counts[2:] = [rng.randint(36, 48), rng.randint(32, 42), 14]
+        entries.append(
+            {
+                "MetricName": RESPONSE_METRIC,
+                "Dimensions": RESPONSE_DIMENSIONS,
+                "Timestamp": minute + timedelta(seconds=30),
+                "Values": values,
+                "Counts": counts,
+                "Unit": "Seconds",
+            }
+        )
+        minute += _MINUTE
+    return entries
+
+
+def write_metrics(cloudwatch: Any, entries: list[dict[str, Any]]) -> None:
+    for start in range(0, len(entries), PUT_METRIC_LIMIT):
+        cloudwatch.put_metric_data(Namespace=RESPONSE_NAMESPACE, MetricData=entries[start : start + PUT_METRIC_LIMIT])
+
+
+def next_unseeded_minute(cloudwatch: Any, now: datetime) -> datetime:
+    """The first minute after the newest response-time datapoint (or the start of the history)."""
+    found = cloudwatch.get_metric_statistics(
+        Namespace=RESPONSE_NAMESPACE,
+        MetricName=RESPONSE_METRIC,
+        Dimensions=RESPONSE_DIMENSIONS,
+        StartTime=now - METRIC_HISTORY,
+        EndTime=now + _MINUTE,
+        Period=60,
+        Statistics=["SampleCount"],
+    ).get("Datapoints", [])
+    if not found:
+        return (now - METRIC_HISTORY).astimezone(UTC).replace(second=0, microsecond=0)
+    newest = max(point["Timestamp"] for point in found).astimezone(UTC)
+    return newest.replace(second=0, microsecond=0) + _MINUTE

@@ -127,6 +127,9 @@ class Stack:
         items = seed.history(datetime.now(UTC))
         seed.write(client("dynamodb"), self.resources.table, items)
         logger.info("seeded %s with %d builds of %d compilers", self.resources.table, len(items), len(_names(items)))
+        now = datetime.now(UTC)
+        seed.write_metrics(client("cloudwatch"), seed.response_times(now - seed.METRIC_HISTORY, now))
+        logger.info("seeded %s %s for the last 3 hours", seed.RESPONSE_NAMESPACE, seed.RESPONSE_METRIC)
         if self.stopping.is_set():
             return False
 
@@ -328,4 +331,5 @@ def _names(items: list[dict[str, Any]]) -> set[str]:
 
 def _print_message(what: str, message: Message) -> None:
     shown = json.dumps(message.payload, indent=2, ensure_ascii=False)
-    discord_logger.info("Discord message %s (not sent: WEBHOOK_URL is not set):\n%s", what, shown)
+    files = "".join(f"\nattached: {name} ({len(data)} bytes)" for name, data in message.files.items())
+    discord_logger.info("Discord message %s (not sent: WEBHOOK_URL is not set):\n%s%s", what, shown, files)

@@ -66,6 +66,7 @@ def test_each_function_has_its_own_least_privilege_policy(resources: dict[str, A
         "WriteOwnLogs": logs,
         "ReadWebhookUrl": (["ssm:GetParameter"], f"arn:aws:ssm:{ACCOUNT_ARN}:parameter/admin/discord_webhook_url"),
         "ParkUndeliveredAlerts": (["sqs:SendMessage"], f"arn:aws:sqs:{ACCOUNT_ARN}:CompilerExplorerAlert-failed"),
+        "RenderAlarmGraphs": (["cloudwatch:GetMetricWidgetImage"], "*"),
     }
 
 

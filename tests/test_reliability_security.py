@@ -29,6 +29,8 @@ DEV_ARCHIVE_ARN = "arn:aws:s3:::compiler-explorer-logs-dev/stats/*"
 DEV_WEBHOOK_PARAMETER_ARN = f"{WEBHOOK_PARAMETER_ARN}-dev"
 DEV_ALERT_FAILED_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{settings.ALERT_TOPIC_NAME}-dev-failed"
 LOG_ACTIONS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+# GetMetricWidgetImage supports no resource-level permissions: "*" is the only Resource it takes.
+GRAPH_GRANT = ("cloudwatch:GetMetricWidgetImage", "*")
 
 # The grants issue 2 lists ("Deploying"), per function: (action, resource) pairs beyond logs.
 EXPECTED_GRANTS = {
@@ -40,7 +42,11 @@ EXPECTED_GRANTS = {
         ("sqs:GetQueueAttributes", QUEUE_ARN),
     },
     # Lambda's on-failure destination sends an undeliverable alert with the function's own role.
-    "policy-forwarder.json": {("ssm:GetParameter", WEBHOOK_PARAMETER_ARN), ("sqs:SendMessage", ALERT_FAILED_ARN)},
+    "policy-forwarder.json": {
+        ("ssm:GetParameter", WEBHOOK_PARAMETER_ARN),
+        ("sqs:SendMessage", ALERT_FAILED_ARN),
+        GRAPH_GRANT,
+    },
     "policy-api-dev.json": {("sqs:SendMessage", DEV_QUEUE_ARN), ("dynamodb:Query", DEV_TABLE_ARN)},
     "policy-archiver-dev.json": {
         ("s3:PutObject", DEV_ARCHIVE_ARN),
@@ -51,6 +57,7 @@ EXPECTED_GRANTS = {
     "policy-forwarder-dev.json": {
         ("ssm:GetParameter", DEV_WEBHOOK_PARAMETER_ARN),
         ("sqs:SendMessage", DEV_ALERT_FAILED_ARN),
+        GRAPH_GRANT,
     },
 }
 POLICY_OF_FUNCTION = {
@@ -96,8 +103,10 @@ def grants(policy: dict[str, Any]) -> tuple[set[tuple[str, str]], list[str]]:
         if any(action.startswith("logs:") for action in actions):
             problems.append(f"{sid}: logs mixed with other actions")
         for resource in resources:
-            # The archive's object prefix is the one wildcard the spec asks for.
-            if "*" in resource and resource not in (ARCHIVE_ARN, DEV_ARCHIVE_ARN):
+            # The archive's object prefix is the one wildcard the spec asks for; the graph's "*" is
+            # allowed only in a statement that grants nothing else.
+            graph_only = actions == [GRAPH_GRANT[0]] and resources == [GRAPH_GRANT[1]]
+            if "*" in resource and resource not in (ARCHIVE_ARN, DEV_ARCHIVE_ARN) and not graph_only:
                 problems.append(f"{sid}: wildcard resource {resource}")
             found.update((action, resource) for action in actions)
     return found, problems
@@ -121,7 +130,8 @@ def test_the_dev_policies_grant_nothing_on_any_resource_prod_uses() -> None:
     dev = {resource for _, resource in grants_of_stage("dev")}
 
     assert production and dev
-    assert dev & production == set()
+    # GetMetricWidgetImage takes only "*" and reads no data of production's: the one shared resource.
+    assert dev & production == {GRAPH_GRANT[1]}
 
 
 def grants_of_stage(stage: str) -> set[tuple[str, str]]:
