@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
@@ -261,10 +262,9 @@ class Stack:
         window = min(options.batch_window, batch.maximum_batching_window_in_seconds)
         relayed = isinstance(self.printer, RelayingDiscordFake)
         webhook = "the alerts page, and WEBHOOK_URL" if relayed else "the alerts page (WEBHOOK_URL is not set)"
-        boto3_example = (
-            f"import boto3; s3 = boto3.client('s3', endpoint_url='{aws}'); "
-            f"print([o['Key'] for o in s3.list_objects_v2(Bucket='{found.bucket}').get('Contents', [])])"
-        )
+        aws_cli = shutil.which("aws") is not None
+        commands = "\n".join(f"  {line}" if line else "" for line in try_commands(api, aws, found, aws_cli=aws_cli))
+        standing_in = "" if aws_cli else " (no AWS CLI on PATH: boto3 stands in for it)"
         return f"""
 Compiler Explorer stats and alerts, running locally (stage "{STAGE}", AWS emulated by moto, no AWS account).
 
@@ -276,18 +276,45 @@ every {window:g} s -> s3://{found.bucket}/stats/
   alerts        topic {found.alert_topic_arn} -> forward_alert -> Discord: {webhook}
   builds        table {found.table}: {", ".join(compilers)}
 
-Try:
-  curl -X POST '{api}/pageload?icons=intel,jetbrains'
-  curl {api}/compiler-build/gcc
-  .venv/bin/python -m local_stack.alarm --endpoint-url {aws}
-
-  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={REGION}
-  aws --endpoint-url {aws} s3 ls s3://{found.bucket}/stats/
-  aws --endpoint-url {aws} sns publish --topic-arn {found.alert_topic_arn} --message 'Hello from the AWS CLI'
-  .venv/bin/python -c "{boto3_example}"
+Try{standing_in}:
+{commands}
 
 Ctrl-C stops everything; what is still queued is archived first.
 """
+
+
+def try_commands(api: str, aws: str, found: resources.Resources, *, aws_cli: bool) -> list[str]:
+    """The banner's "Try" lines, one shell command each ("" between groups).
+
+    The AWS CLI's only when it is installed (``aws_cli``): the development requirements do not
+    install it, and each line must work on a fresh machine.
+    """
+    list_archive = (
+        f"import boto3; s3 = boto3.client('s3', endpoint_url='{aws}'); "
+        f"print([o['Key'] for o in s3.list_objects_v2(Bucket='{found.bucket}').get('Contents', [])])"
+    )
+    lines = [
+        f"curl -X POST '{api}/pageload?icons=intel,jetbrains'",
+        f"curl {api}/compiler-build/gcc",
+        f".venv/bin/python -m local_stack.alarm --endpoint-url {aws}",
+        f".venv/bin/python -m local_stack.alarm --endpoint-url {aws} --state OK",
+        "",
+        f"export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={REGION}",
+    ]
+    if aws_cli:
+        topic = found.alert_topic_arn
+        lines += [
+            f"aws --endpoint-url {aws} s3 ls --recursive s3://{found.bucket}/",
+            f"aws --endpoint-url {aws} sns publish --topic-arn {topic} --message 'Hello from the AWS CLI'",
+        ]
+    else:
+        publish = (
+            f"import boto3; sns = boto3.client('sns', endpoint_url='{aws}'); "
+            f"sns.publish(TopicArn='{found.alert_topic_arn}', Message='Hello from boto3')"
+        )
+        lines.append(f'.venv/bin/python -c "{publish}"')
+    lines.append(f'.venv/bin/python -c "{list_archive}"')
+    return lines
 
 
 def main() -> int:

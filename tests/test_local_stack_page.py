@@ -1,11 +1,15 @@
 """`make local`'s alerts page and banner, on the shared stack (which relays to ``stack_webhook``, as with WEBHOOK_URL).
 
-The banner names the page beside the API, and the page shows what the forwarder posted while the
-"real" webhook still gets it.
+The banner names the page beside the API, the page shows what the forwarder posted while the
+"real" webhook still gets it, and every "Try" line of the banner runs as printed, with the AWS
+CLI on PATH and without it (a fresh machine has none: nothing in the project installs it).
 """
 
 import json
+import os
 import re
+import shutil
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,7 @@ from devkit import names
 from devkit.discord_fake import DiscordFake
 from devkit.net import eventually
 from local_stack import launcher, resources
-from local_stack.stack import READY_LINE
+from local_stack.stack import READY_LINE, try_commands
 from tests.local_stack_helpers import ARCHIVE_TIMEOUT
 
 ROOT = Path(__file__).parents[1]
@@ -83,4 +87,42 @@ def test_an_alarm_shows_on_the_page_and_still_reaches_the_real_webhook(
     )
     assert shown == delivered
     assert feed(stack)["relaying"] is True
+    wait_until_alerts_are_delivered(stack)
+
+
+def test_every_try_line_of_the_banner_works_with_or_without_the_aws_cli(
+    stack: launcher.StackProcess, stack_webhook: DiscordFake
+) -> None:
+    found = resources.Resources(stats_queue_url="", alert_topic_arn=names.ALERT_TOPIC_ARN)
+    printed = try_commands(stack.api_url, stack.aws_endpoint, found, aws_cli=shutil.which("aws") is not None)
+    assert "\n".join(f"  {line}" if line else "" for line in printed) in stack.output
+
+    # A fresh shell: no AWS settings of ours; and, for the second run, no AWS CLI on PATH.
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    path = environment["PATH"].split(os.pathsep)
+    without_cli = os.pathsep.join(d for d in path if not os.access(os.path.join(d, "aws"), os.X_OK))
+    variants = [(False, without_cli)] + ([(True, environment["PATH"])] if shutil.which("aws") else [])
+    for aws_cli, search_path in variants:
+        commands = try_commands(stack.api_url, stack.aws_endpoint, found, aws_cli=aws_cli)
+        assert any(line.startswith("aws ") for line in commands) == aws_cli
+        # Typed in order into one shell, as a person would; -x names the line that failed.
+        result = subprocess.run(
+            ["bash", "-c", "set -euxo pipefail\n" + "\n".join(commands)],
+            cwd=ROOT,
+            env={**environment, "PATH": search_path},
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+        assert "Ok" in result.stdout  # the page load
+
+    # The plain messages the lines published reach the channel (and nothing stays queued for later tests).
+    hello = {"Hello from boto3"} | ({"Hello from the AWS CLI"} if len(variants) == 2 else set())
+
+    def greeted() -> bool:
+        said = {e.get("description") for m in stack_webhook.channel() for e in m.payload.get("embeds", [])}
+        return hello <= said
+
+    eventually(greeted, ARCHIVE_TIMEOUT, f"{hello} in the channel")
     wait_until_alerts_are_delivered(stack)
