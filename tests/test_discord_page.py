@@ -74,6 +74,7 @@ def browser(tmp_path: Path) -> Iterator[Any]:
     """Debian's Chromium in the reader's time zone; requests leaving loopback are refused and listed."""
     from playwright.sync_api import sync_playwright
 
+    assert Path(CHROMIUM).exists(), "Chromium is missing: `make browser` installs it"
     outside: list[str] = []
 
     def route(route: Any) -> None:
