@@ -11,6 +11,8 @@ message's ``flags``.
 Faults are scripted: each request takes the next ``Reply`` of ``script``, if there is one, instead of
 Discord's answer (``Reply.edit_rate_limited`` is the 429 with code 30046 for edits of old messages).
 A scripted 2xx with no body is still handled as Discord would, so a slow success is ``Reply(delay=3)``.
+
+The same server shows the channel as Discord's client would, at ``/`` (``discord_page``).
 """
 
 import contextlib
@@ -28,7 +30,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from devkit import discord_limits
+from devkit import discord_limits, discord_page
 from devkit.names import HOST
 
 WEBHOOK_ID = "1234567890"
@@ -125,6 +127,7 @@ class DiscordFake:
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://{HOST}:{self.port}/api/webhooks/{WEBHOOK_ID}/{TOKEN}"
+        self.page_url = f"http://{HOST}:{self.port}/"  # the channel, as Discord's client shows it
         self._thread = threading.Thread(target=self._server.serve_forever, name="discord-fake", daemon=True)
         self._thread.start()
 
@@ -233,6 +236,8 @@ def _handler(fake: DiscordFake) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _any(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if discord_page.serve(self, fake):  # the page showing the channel, its feed, the attachments
+                return
             status, answer, headers = fake.handle(self.command, self.path, dict(self.headers), body)
             data = b"" if answer is None else json.dumps(answer).encode()
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):

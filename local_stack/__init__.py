@@ -10,7 +10,10 @@ Environment (all optional):
     LOCAL_BATCH_WINDOW=5         seconds a stats batch may gather before archive_stats runs (production: 300)
     LOCAL_VISIBILITY_TIMEOUT=30  seconds before a message a failed (or killed) handler held comes back
     LOCAL_DRAIN_SECONDS=10       at most this long for the final flush when stopping
-    WEBHOOK_URL                  a real Discord webhook; unset, each Discord message is printed instead
+    DISCORD_PORT=8001            the Discord fake the forwarder posts to, and its page at http://127.0.0.1:8001/
+                                 showing the channel as Discord's client would (``devkit.discord_page``)
+    WEBHOOK_URL                  a real Discord webhook: the fake relays every post and edit to it and
+                                 answers as it does (``devkit.discord_relay``); unset, messages stay local
 
 Processes: ``python -m local_stack`` (API, the Discord fake, supervision) starts
 ``python -m devkit.moto --port PORT`` and ``python -m local_stack.events`` (the event
@@ -19,7 +22,7 @@ would deliver them). Each child is in its own session and exits when the stack d
 
 Printed lines other programs can rely on:
 
-    [stack] ready: API http://127.0.0.1:PORT, AWS emulator http://127.0.0.1:AWS_PORT
+    [stack] ready: API http://127.0.0.1:PORT, AWS emulator http://127.0.0.1:AWS_PORT, alerts page http://127.0.0.1:DISCORD_PORT/
     [events] runtime ready (pid N): ...
 
 Signals to the stack's process: SIGINT/SIGTERM stop it (API first, then the runtime archives
@@ -31,7 +34,7 @@ From Python (tests, load and failure tests), ``local_stack.launcher`` does all o
     from local_stack import launcher
 
     with launcher.running(batch_window=1, visibility_timeout=5) as stack:  # free ports
-        stack.api_url, stack.aws_endpoint, stack.client("s3"), stack.output
+        stack.api_url, stack.aws_endpoint, stack.discord_url, stack.client("s3"), stack.output
         old = stack.kill_runtime()                 # SIGKILL the event runtime
         stack.wait_for_runtime(other_than=old)     # the replacement is polling
         assert stack.stop() == 0                   # SIGTERM to the group; flushes first

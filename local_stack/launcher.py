@@ -2,6 +2,7 @@
 
     with launcher.running(batch_window=1) as stack:
         requests.post(f"{stack.api_url}/pageload?icons=intel")
+        requests.get(f"{stack.discord_url}_fake/messages")  # what the forwarder posted, as the page shows it
         stack.client("s3").list_objects_v2(Bucket="compiler-explorer-logs", Prefix="stats/")
         stack.kill_runtime()      # SIGKILL the event runtime, mid-batch if it holds one
         stack.wait_for_runtime()  # the stack has started a new one
@@ -21,7 +22,8 @@ from typing import Any
 from devkit import names, net
 from devkit.process import OutputProcess
 
-READY = re.compile(r"\[stack\] ready: API (\S+), AWS emulator (\S+)")
+# The page's part is optional, so a line from before the page still parses.
+READY = re.compile(r"\[stack\] ready: API ([^\s,]+), AWS emulator ([^\s,]+)(?:, alerts page (\S+))?")
 RUNTIME_READY = re.compile(r"\[events\] runtime ready \(pid (\d+)\)")
 
 
@@ -32,6 +34,7 @@ class StackProcess:
         self.process = process
         self.api_url = ""
         self.aws_endpoint = ""
+        self.discord_url = ""  # the Discord fake's page (its webhook is {discord_url}api/webhooks/...)
 
     @property
     def lines(self) -> list[str]:
@@ -47,7 +50,7 @@ class StackProcess:
 
     def wait_until_ready(self, timeout: float) -> None:
         match = self.wait_for_line(READY, timeout)
-        self.api_url, self.aws_endpoint = match[1], match[2]
+        self.api_url, self.aws_endpoint, self.discord_url = match[1], match[2], match[3] or ""
 
     @property
     def runtime_pid(self) -> int:
@@ -87,6 +90,7 @@ def start(
     *,
     port: int | None = None,
     aws_port: int | None = None,
+    discord_port: int | None = None,
     batch_window: float | None = None,
     visibility_timeout: int | None = None,
     webhook_url: str | None = None,
@@ -97,6 +101,7 @@ def start(
     settings = {
         "PORT": port or net.free_port(),
         "AWS_PORT": aws_port or net.free_port(),
+        "DISCORD_PORT": discord_port or net.free_port(),
         "LOCAL_BATCH_WINDOW": batch_window,
         "LOCAL_VISIBILITY_TIMEOUT": visibility_timeout,
         "WEBHOOK_URL": webhook_url,

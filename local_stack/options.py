@@ -19,6 +19,7 @@ class Options:
     batch_window: float = 5.0
     visibility_timeout: int = 30
     drain_seconds: float = 10.0
+    discord_port: int = 8001
 
     @classmethod
     def from_env(cls) -> "Options":
@@ -28,9 +29,13 @@ class Options:
             batch_window=_number("LOCAL_BATCH_WINDOW", cls.batch_window),
             visibility_timeout=_integer("LOCAL_VISIBILITY_TIMEOUT", cls.visibility_timeout, 1, 43200),
             drain_seconds=_number("LOCAL_DRAIN_SECONDS", cls.drain_seconds),
+            discord_port=_integer("DISCORD_PORT", cls.discord_port, 1, 65535),
         )
-        if options.port == options.aws_port:
-            raise OptionError(f"PORT and AWS_PORT are both {options.port}: they need a port each")
+        ports = {"PORT": options.port, "AWS_PORT": options.aws_port, "DISCORD_PORT": options.discord_port}
+        for name, port in ports.items():
+            same = [other for other, value in ports.items() if value == port and other != name]
+            if same:
+                raise OptionError(f"{name} and {same[0]} are both {port}: they need a port each")
         if not 0 < options.batch_window <= 300:
             raise OptionError("LOCAL_BATCH_WINDOW is in seconds, more than 0 and at most 300 (Lambda's limit)")
         # A held batch must not become visible again while the window is still gathering it.
@@ -47,6 +52,11 @@ class Options:
     @property
     def aws_endpoint(self) -> str:
         return f"http://{HOST}:{self.aws_port}"
+
+    @property
+    def discord_url(self) -> str:
+        """The Discord fake's page, showing the channel the forwarder posts to."""
+        return f"http://{HOST}:{self.discord_port}/"
 
 
 def _integer(name: str, default: int, low: int, high: int) -> int:

@@ -8,10 +8,12 @@ in the order that loses nothing: the API, then the runtime (which flushes the qu
 the archive), then the emulator.
 """
 
+import functools
 import json
 import logging
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
@@ -26,6 +28,7 @@ from chalice.app import SQSEventConfig
 from chalicelib import settings
 from devkit import names, net, process
 from devkit.discord_fake import DiscordFake, Message
+from devkit.discord_relay import RelayingDiscordFake
 from devkit.names import ACCOUNT_ID, HOST, REGION, WEBHOOK_PARAMETER
 from devkit.process import OutputProcess
 from local_stack import applocal, resources, seed
@@ -35,7 +38,7 @@ from local_stack.options import STAGE, OptionError, Options
 logger = logging.getLogger("local_stack.stack")
 discord_logger = logging.getLogger("local_stack.discord")
 
-READY_LINE = "ready: API {api}, AWS emulator {aws}"  # the launcher waits for this line
+READY_LINE = "ready: API {api}, AWS emulator {aws}, alerts page {page}"  # the launcher waits for this line
 RUNTIME_READY = re.compile(r"\[events\] runtime ready \(pid (\d+)\)")
 STARTUP_SECONDS = 60
 API_GRACE_SECONDS = 2.0
@@ -108,7 +111,11 @@ class Stack:
     def start(self) -> bool:
         """Bring everything up; False if a stop was asked for on the way."""
         options = self.options
-        for name, port in (("AWS_PORT", options.aws_port), ("PORT", options.port)):
+        for name, port in (
+            ("AWS_PORT", options.aws_port),
+            ("PORT", options.port),
+            ("DISCORD_PORT", options.discord_port),
+        ):
             _require_free_port(name, port)
         app, config = applocal.load(STAGE)
         os.environ.update(self._environment(config.environment_variables))
@@ -117,10 +124,21 @@ class Stack:
         if self.stopping.is_set():
             return False
 
-        webhook_url = os.environ.get("WEBHOOK_URL", "").strip()
-        if not webhook_url:
-            self.printer = DiscordFake(echo=_print_message)
-            webhook_url = self.printer.url
+        # The forwarder always posts to the Discord fake, whose page shows the channel. With WEBHOOK_URL
+        # set, the fake passes every request on to it and answers as it does (devkit.discord_relay).
+        # WEBHOOK_URL leaves the environment: the forwarder reads the fake's URL from SSM, as in production.
+        upstream = os.environ.pop("WEBHOOK_URL", "").strip()
+        echo = functools.partial(_print_message, relayed=bool(upstream))
+        try:
+            if upstream:
+                self.printer = RelayingDiscordFake(upstream, echo=echo, port=options.discord_port)
+            else:
+                self.printer = DiscordFake(echo=echo, port=options.discord_port)
+        except ValueError:
+            raise StartupError("WEBHOOK_URL is not an http(s) URL") from None
+        except OSError as error:
+            raise StartupError(f"cannot serve the Discord fake on {HOST}:{options.discord_port}: {error}") from None
+        webhook_url = self.printer.url
         client = _client_factory()
         self.resources = resources.provision(client, app, options, webhook_url)
         os.environ["SQS_STATS_QUEUE"] = self.resources.stats_queue_url
@@ -141,7 +159,7 @@ class Stack:
             self.api = ApiServer(app, config, HOST, options.port).start()
         except OSError as error:
             raise StartupError(f"cannot serve the API on {HOST}:{options.port}: {error}") from None
-        logger.info(READY_LINE.format(api=options.api_url, aws=options.aws_endpoint))
+        logger.info(READY_LINE.format(api=options.api_url, aws=options.aws_endpoint, page=options.discord_url))
         print(self.banner(app, self.resources, sorted(_names(items))), flush=True)
         return True
 
@@ -245,33 +263,61 @@ class Stack:
         api, aws = options.api_url, options.aws_endpoint
         batch = next(s for s in app.event_sources if isinstance(s, SQSEventConfig))
         window = min(options.batch_window, batch.maximum_batching_window_in_seconds)
-        webhook = "printed here (WEBHOOK_URL is not set)" if self.printer else "WEBHOOK_URL"
-        boto3_example = (
-            f"import boto3; s3 = boto3.client('s3', endpoint_url='{aws}'); "
-            f"print([o['Key'] for o in s3.list_objects_v2(Bucket='{found.bucket}').get('Contents', [])])"
-        )
+        relayed = isinstance(self.printer, RelayingDiscordFake)
+        webhook = "the alerts page, and WEBHOOK_URL" if relayed else "the alerts page (WEBHOOK_URL is not set)"
+        aws_cli = shutil.which("aws") is not None
+        commands = "\n".join(f"  {line}" if line else "" for line in try_commands(api, aws, found, aws_cli=aws_cli))
+        standing_in = "" if aws_cli else " (no AWS CLI on PATH: boto3 stands in for it)"
         return f"""
 Compiler Explorer stats and alerts, running locally (stage "{STAGE}", AWS emulated by moto, no AWS account).
 
   API           {api}    front end: pageloadUrl={api}/pageload
+  alerts page   {options.discord_url}   the Discord channel the forwarder posts to, drawn as Discord shows it, live
   AWS emulator  {aws}    region {REGION}, any credentials (e.g. testing/testing)
   page loads    queue {settings.STATS_QUEUE_NAME} -> archive_stats, up to {batch.batch_size} a batch, \
 every {window:g} s -> s3://{found.bucket}/stats/
   alerts        topic {found.alert_topic_arn} -> forward_alert -> Discord: {webhook}
   builds        table {found.table}: {", ".join(compilers)}
 
-Try:
-  curl -X POST '{api}/pageload?icons=intel,jetbrains'
-  curl {api}/compiler-build/gcc
-  .venv/bin/python -m local_stack.alarm --endpoint-url {aws}
-
-  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={REGION}
-  aws --endpoint-url {aws} s3 ls s3://{found.bucket}/stats/
-  aws --endpoint-url {aws} sns publish --topic-arn {found.alert_topic_arn} --message 'Hello from the AWS CLI'
-  .venv/bin/python -c "{boto3_example}"
+Try{standing_in}:
+{commands}
 
 Ctrl-C stops everything; what is still queued is archived first.
 """
+
+
+def try_commands(api: str, aws: str, found: resources.Resources, *, aws_cli: bool) -> list[str]:
+    """The banner's "Try" lines, one shell command each ("" between groups).
+
+    The AWS CLI's only when it is installed (``aws_cli``): the development requirements do not
+    install it, and each line must work on a fresh machine.
+    """
+    list_archive = (
+        f"import boto3; s3 = boto3.client('s3', endpoint_url='{aws}'); "
+        f"print([o['Key'] for o in s3.list_objects_v2(Bucket='{found.bucket}').get('Contents', [])])"
+    )
+    lines = [
+        f"curl -X POST '{api}/pageload?icons=intel,jetbrains'",
+        f"curl {api}/compiler-build/gcc",
+        f".venv/bin/python -m local_stack.alarm --endpoint-url {aws}",
+        f".venv/bin/python -m local_stack.alarm --endpoint-url {aws} --state OK",
+        "",
+        f"export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={REGION}",
+    ]
+    if aws_cli:
+        topic = found.alert_topic_arn
+        lines += [
+            f"aws --endpoint-url {aws} s3 ls --recursive s3://{found.bucket}/",
+            f"aws --endpoint-url {aws} sns publish --topic-arn {topic} --message 'Hello from the AWS CLI'",
+        ]
+    else:
+        publish = (
+            f"import boto3; sns = boto3.client('sns', endpoint_url='{aws}'); "
+            f"sns.publish(TopicArn='{found.alert_topic_arn}', Message='Hello from boto3')"
+        )
+        lines.append(f'.venv/bin/python -c "{publish}"')
+    lines.append(f'.venv/bin/python -c "{list_archive}"')
+    return lines
 
 
 def main() -> int:
@@ -329,7 +375,8 @@ def _names(items: list[dict[str, Any]]) -> set[str]:
     return {item["compiler"] for item in items}
 
 
-def _print_message(what: str, message: Message) -> None:
+def _print_message(what: str, message: Message, relayed: bool = False) -> None:
     shown = json.dumps(message.payload, indent=2, ensure_ascii=False)
     files = "".join(f"\nattached: {name} ({len(data)} bytes)" for name, data in message.files.items())
-    discord_logger.info("Discord message %s (not sent: WEBHOOK_URL is not set):\n%s%s", what, shown, files)
+    sent = "also sent to WEBHOOK_URL" if relayed else "not sent: WEBHOOK_URL is not set"
+    discord_logger.info("Discord message %s (%s):\n%s%s", what, sent, shown, files)

@@ -2,10 +2,11 @@
 
 A page served from another local origin does what the Compiler Explorer front end does after
 a page load: jQuery's ``$.post(pageloadUrl + '?icons=' + encodeURIComponent(visibleIcons))``
-(real jQuery 3.7.1 from the npm registry, vendored in ``browser_assets/``), then fetches a
-build status as the status page does. Both must work cross-origin with no CORS error in the
-console, and the page load must reach the archive. A third origin that sends no CORS header
-is asked too, to prove that a CORS error would show up in the console we check.
+(real jQuery 4.0.0, the major version the front end ships, from the npm registry, vendored in
+``browser_assets/``), then fetches a build status as the status page does. Both must work
+cross-origin with no CORS error in the console, and the page load must reach the archive. A
+third origin that sends no CORS header is asked too, to prove that a CORS error would show up
+in the console we check.
 """
 
 import shutil
@@ -27,7 +28,7 @@ CHROMIUM = shutil.which("chromium")
 # The Makefile's `browser` target says the same where it cannot install Chromium (CHROMIUM_MISSING).
 MISSING = "Chromium is missing: install Debian's chromium (sudo apt-get install chromium), or run make browser as root"
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=MISSING)
-JQUERY = Path(__file__).parent / "browser_assets" / "jquery-3.7.1.min.js"
+JQUERY = Path(__file__).parent / "browser_assets" / "jquery-4.0.0.min.js"
 # The house flags for a quiet, offline headless Chromium (Playwright adds --headless itself).
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -46,7 +47,7 @@ PAGE = """<!doctype html>
 <div id="sponsors">{icons}</div>
 <script>
 const options = {{pageloadUrl: "{api}/pageload"}};
-window.results = {{}};
+window.results = {{jquery: $.fn.jquery}};
 // As the front end does once the page is up (it waits 5 s; here a moment is enough).
 setTimeout(function () {{
   const visibleIcons = $(".sponsor-icon:visible").map((i, el) => $(el).data("statsid")).get().join(",");
@@ -151,6 +152,7 @@ def test_front_end_page_load_and_build_status_work_cross_origin(stack: launcher.
     assert "content-type" not in {name.lower() for name in pageload_headers}
     assert pageload_headers.get("origin") == front_end.origin
 
+    assert results["jquery"].startswith("4."), "the front end ships jQuery 4"
     assert results["pageload"] == {"status": 200, "text": "Ok"}
     assert results["build"]["status"] == 200
     assert results["build"]["body"] == requests.get(f"{stack.api_url}/compiler-build/gcc", timeout=10).json()
