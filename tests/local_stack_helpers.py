@@ -6,9 +6,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 BUCKET = "compiler-explorer-logs"
 TABLE = "compiler-builds"
@@ -20,7 +18,7 @@ BATCH_WINDOW = 1
 ARCHIVE_TIMEOUT = 20
 
 
-def eventually(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.1) -> T:
+def eventually[T](check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.1) -> T:
     """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
