@@ -40,6 +40,11 @@ def client(service: str) -> Any:
         return _clients[service]
 
 
+def built() -> list[str]:
+    """The services whose client this process has built so far."""
+    return sorted(_clients)
+
+
 def reset() -> None:
     """Forget every client, so the next call builds one against the current environment."""
     with _lock:
