@@ -73,6 +73,15 @@ def test_every_function_runs_on_python_3_13(resources: dict[str, Any]) -> None:
     )
 
 
+def test_each_packaged_handler_has_its_warm_up(resources: dict[str, Any]) -> None:
+    # chalicelib.warmup is keyed by _HANDLER, which Lambda takes from these: a renamed handler
+    # would silently lose its warm-up.
+    from chalicelib import warmup
+
+    handlers = {r["Properties"]["Handler"] for r in resources.values() if r["Type"] == "AWS::Serverless::Function"}
+    assert handlers == set(warmup.WARM_UPS)
+
+
 def test_the_archiver_reads_the_queue_in_batches_of_100_within_300_seconds(resources: dict[str, Any]) -> None:
     function = resources["ArchiveStats"]["Properties"]
     (source,) = function["Events"].values()
