@@ -60,7 +60,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run(settings: dict[str, int], package: bool, throughput: bool, full: bool) -> dict[str, Any]:
+def run(settings: dict[str, int], package: bool, throughput: bool, full: bool, cgroup: bool = True) -> dict[str, Any]:
     results: dict[str, Any] = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
     started = time.perf_counter()
     with Emulator() as emulator:
@@ -75,7 +75,13 @@ def run(settings: dict[str, int], package: bool, throughput: bool, full: bool) -
         print("row 3: cold starts, throttled as on Lambda ...", file=sys.stderr, flush=True)
         first = results["build"][0]
         results["coldstart"] = coldstart.coldstart_rows(
-            emulator, settings["cold_runs"], first["expected"], first["history"], full, settings["cold_warm_calls"]
+            emulator,
+            settings["cold_runs"],
+            first["expected"],
+            first["history"],
+            full,
+            settings["cold_warm_calls"],
+            use_cgroup=cgroup,
         )
     if package:
         from benchmarks.package import package_row
@@ -97,10 +103,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"where to write the results (default {RESULTS})")
     parser.add_argument("--no-package", action="store_true", help="skip row 4 (chalice package)")
     parser.add_argument("--no-throughput", action="store_true", help="skip row 5 (the local stack)")
+    parser.add_argument(
+        "--no-cgroup",
+        action="store_true",
+        help="row 3 without CPU quotas: modelled figures only, as where none can be made",
+    )
     args = parser.parse_args(argv)
 
     settings = QUICK if args.quick else FULL
-    results = run(settings, package=not args.no_package, throughput=not args.no_throughput, full=not args.quick)
+    results = run(
+        settings,
+        package=not args.no_package,
+        throughput=not args.no_throughput,
+        full=not args.quick,
+        cgroup=not args.no_cgroup,
+    )
     results["mode"] = "quick" if args.quick else "full"
     results["settings"] = settings
     found = report.targets(results)

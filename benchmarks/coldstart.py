@@ -162,7 +162,13 @@ def _plan(runs_memory: dict[str, int], quotas: throttle.Quotas | None, full: boo
 
 
 def coldstart_rows(
-    emulator: Emulator, runs: int, expected_build: dict[str, str | None], compiler: str, full: bool, warm_calls: int
+    emulator: Emulator,
+    runs: int,
+    expected_build: dict[str, str | None],
+    compiler: str,
+    full: bool,
+    warm_calls: int,
+    use_cgroup: bool = True,
 ) -> dict[str, Any]:
     """Throttled, unthrottled and modelled cold starts of every entry point, and the memory table."""
     memory = configured_memory()
@@ -179,7 +185,7 @@ def coldstart_rows(
     plain_imports: list[dict[str, Any]] = []
     rounds = runs + 1 if runs > 1 else runs
     with (
-        throttle.open_quotas(sizes) as quotas,
+        throttle.open_quotas(sizes if use_cgroup else ()) as quotas,
         WebhookReceiver() as webhook,
         tempfile.TemporaryDirectory(prefix="bench-coldstart-") as tmp,
     ):

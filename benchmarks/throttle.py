@@ -64,7 +64,8 @@ def _v1_root() -> Path | None:
 
 def _v2_root() -> Path | None:
     for point, kind, _ in _mounts():
-        if kind == "cgroup2" and "cpu" in (Path(point) / "cgroup.controllers").read_text().split():
+        controllers = Path(point) / "cgroup.controllers"
+        if kind == "cgroup2" and controllers.exists() and "cpu" in controllers.read_text().split():
             return Path(point)
     return None
 
@@ -109,15 +110,16 @@ def _remove(quota: Quota) -> None:
 
 @contextlib.contextmanager
 def open_quotas(memory_sizes: Iterable[int]) -> Iterator[Quotas | None]:
-    """One quota group per memory size, removed on exit; None where no cgroup can be made."""
+    """One quota group per memory size, removed on exit; None where no cgroup can be made (or no sizes)."""
+    memory_sizes = sorted(set(memory_sizes))
     made: list[Quota] = []
     quotas: Quotas | None = None
     for mechanism, root_of, make in (("cgroup v1", _v1_root, _make_v1), ("cgroup v2", _v2_root, _make_v2)):
         try:
             root = root_of()
-            if root is None:
+            if root is None or not memory_sizes:
                 continue
-            for memory_mb in sorted(set(memory_sizes)):
+            for memory_mb in memory_sizes:
                 made.append(make(root, memory_mb))
         except OSError:
             for quota in made:

@@ -168,3 +168,19 @@ def test_the_local_stack_archives_every_page_load_it_accepts(bench: dict[str, An
         pytest.skip(throughput["note"])
     assert throughput["accepted"] == throughput["sent"] > 0
     assert throughput["all_archived"]
+
+
+def test_the_model_stretches_cpu_time_by_the_share_and_keeps_the_wait() -> None:
+    from benchmarks.coldstart import modelled_ms
+
+    # 1,769 MB is one vCPU: 10 ms of CPU at 128 MB takes 10 × 1769/128 ms, the 5 ms wait stays 5.
+    assert modelled_ms(15, 10, 128) == pytest.approx(10 * 1769 / 128 + 5)
+    assert modelled_ms(10, 10, 1769) == pytest.approx(10)
+
+
+def test_cost_per_million_bills_whole_milliseconds_and_the_request_charge() -> None:
+    from benchmarks.coldstart import cost_per_million
+
+    # 1 GB for 1 s a call: a million GB-seconds, plus $0.20 for the requests.
+    assert cost_per_million(1000, 1024) == pytest.approx(16.6667 + 0.20)
+    assert cost_per_million(0.2, 128) == cost_per_million(1, 128)
