@@ -132,7 +132,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{results['mode']} run, {results['seconds']} s\n"
     )
     print(results["table"])
-    print("\nCold start and cost by memory size:\n" + results["memory_table"])
+    throttle = results["coldstart"]["throttle"]
+    how = (
+        f"throttled with {throttle['mechanism']}, {throttle['period_us'] // 1000} ms period"
+        if throttle["mechanism"]
+        else "modelled: no cgroup"
+    )
+    print(f"\nCold start and cost by memory size ({how}; x86 on-demand prices, init billed):")
+    print(results["memory_table"])
     print("\nTargets:\n" + report.target_lines(found))
     print(f"\nwritten to {args.output}")
     missed = [t.name for t in found if t.kind == "structural" and not t.met]

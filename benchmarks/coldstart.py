@@ -354,6 +354,8 @@ def _memory_rows(
                     "cold_ms": figures["total_ms"],
                     "init_ms": figures["init_ms"],
                     "warm_ms": figures.get("warm_ms"),
+                    # Modelled rows have no process of their own: the unthrottled one's peak.
+                    "peak_rss_mb": figures.get("peak_rss_mb", _summary(reports[(project, None)])["peak_rss_mb"]),
                     "cold_cost_per_million": round(cost_per_million(figures["total_ms"], size), 2),
                     "warm_cost_per_million": round(cost_per_million(figures["warm_ms"], size), 2)
                     if figures.get("warm_ms") is not None

@@ -224,8 +224,9 @@ def memory_table(results: dict[str, Any]) -> str:
             "warm call, ms",
             "$ per million cold",
             "$ per million warm",
+            "peak memory, MB",
         ),
-        ("---", "---", "---", "---", "---", "---"),
+        ("---", "---", "---", "---", "---", "---", "---"),
     ]
     for row in results["coldstart"]["memory"]:
         source = "" if row["source"].startswith("throttled") else " (modelled)"
@@ -239,6 +240,7 @@ def memory_table(results: dict[str, Any]) -> str:
                 f"{warm}{source}",
                 f"{row['cold_cost_per_million']:.2f}",
                 cost,
+                f"{row['peak_rss_mb']:.0f}",
             )
         )
     return "\n".join("| " + " | ".join(cells) + " |" for cells in rows)
