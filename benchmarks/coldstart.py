@@ -356,8 +356,8 @@ def _memory_rows(
                     "warm_ms": figures.get("warm_ms"),
                     # Modelled rows have no process of their own: the unthrottled one's peak.
                     "peak_rss_mb": figures.get("peak_rss_mb", _summary(reports[(project, None)])["peak_rss_mb"]),
-                    "cold_cost_per_million": round(cost_per_million(figures["total_ms"], size), 2),
-                    "warm_cost_per_million": round(cost_per_million(figures["warm_ms"], size), 2)
+                    "cold_cost_per_million": round(cost_per_million(figures["total_ms"], size), 4),
+                    "warm_cost_per_million": round(cost_per_million(figures["warm_ms"], size), 4)
                     if figures.get("warm_ms") is not None
                     else None,
                 }
