@@ -27,7 +27,7 @@ FULL = {
     "build_calls": 100,
     "warm_up": 20,
     "cold_runs": 7,
-    "cold_warm_calls": 5,
+    "cold_warm_calls": 10,
     "clients": 4,
     "per_client": 50,
 }

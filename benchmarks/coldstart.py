@@ -317,20 +317,36 @@ def _summary(reports: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _modelled(reports: list[dict[str, Any]], memory_mb: int) -> dict[str, Any]:
     """Medians over the unthrottled processes of what each would have taken at ``memory_mb``."""
-    first = [modelled_ms(r["first_call_ms"], r["first_call_cpu_ms"], memory_mb) for r in reports]
+    cold, warm = _durations(reports, memory_mb)
     modelled = {
         "init_ms": _median([r["init_ms"] for r in reports]),
-        "first_call_ms": _median(first),
-        "total_ms": _median([r["init_ms"] + f for r, f in zip(reports, first, strict=True)]),
+        "first_call_ms": _median([total - r["init_ms"] for total, r in zip(cold, reports, strict=True)]),
+        "total_ms": _median(cold),
     }
-    warm = [
-        modelled_ms(wall, cpu, memory_mb)
-        for r in reports
-        for wall, cpu in zip(r["warm_ms"], r["warm_cpu_ms"], strict=True)
-    ]
     if warm:
         modelled["warm_ms"] = _median(warm)
     return modelled
+
+
+def _durations(reports: list[dict[str, Any]], modelled_at: int | None = None) -> tuple[list[float], list[float]]:
+    """(cold, warm): every process's init + first call and every warm call, measured or modelled."""
+    if modelled_at is None:
+        return [r["total_ms"] for r in reports], [ms for r in reports for ms in r["warm_ms"]]
+    cold = [r["init_ms"] + modelled_ms(r["first_call_ms"], r["first_call_cpu_ms"], modelled_at) for r in reports]
+    warm = [
+        modelled_ms(wall, cpu, modelled_at)
+        for r in reports
+        for wall, cpu in zip(r["warm_ms"], r["warm_cpu_ms"], strict=True)
+    ]
+    return cold, warm
+
+
+def _mean_cost(durations: list[float], memory_mb: int) -> float | None:
+    # The bill is the sum of every invocation's: a mean, not a median (warm calls under a quota
+    # are bimodal, either inside one CFS period or waiting for the next).
+    if not durations:
+        return None
+    return round(statistics.fmean(cost_per_million(ms, memory_mb) for ms in durations), 4)
 
 
 def _memory_rows(
@@ -339,11 +355,13 @@ def _memory_rows(
     """Per project case and memory size: cold and warm latency, and dollars per million invocations."""
     rows = []
     for project, _, label in PAIRS:
+        unthrottled = reports[(project, None)]
         for size in sizes:
             if (project, size) in reports:
-                figures, source = _summary(reports[(project, size)]), f"throttled ({mechanism})"
+                measured = reports[(project, size)]
+                (cold, warm), source, peak = _durations(measured), f"throttled ({mechanism})", measured
             else:
-                figures, source = _modelled(reports[(project, None)], size), "modelled"
+                (cold, warm), source, peak = _durations(unthrottled, size), "modelled", unthrottled
             rows.append(
                 {
                     "function": label,
@@ -351,15 +369,11 @@ def _memory_rows(
                     "target": project,
                     "memory_mb": size,
                     "source": source,
-                    "cold_ms": figures["total_ms"],
-                    "init_ms": figures["init_ms"],
-                    "warm_ms": figures.get("warm_ms"),
-                    # Modelled rows have no process of their own: the unthrottled one's peak.
-                    "peak_rss_mb": figures.get("peak_rss_mb", _summary(reports[(project, None)])["peak_rss_mb"]),
-                    "cold_cost_per_million": round(cost_per_million(figures["total_ms"], size), 4),
-                    "warm_cost_per_million": round(cost_per_million(figures["warm_ms"], size), 4)
-                    if figures.get("warm_ms") is not None
-                    else None,
+                    "cold_ms": _median(cold),
+                    "warm_ms": _median(warm) if warm else None,
+                    "peak_rss_mb": round(statistics.median(r["peak_rss_kb"] for r in peak) / 1024, 1),
+                    "cold_cost_per_million": _mean_cost(cold, size),
+                    "warm_cost_per_million": _mean_cost(warm, size),
                 }
             )
     return rows
