@@ -1,15 +1,30 @@
 # The two commands a newcomer needs: `make local` runs the service, `make test` tests it.
 SHELL := /bin/bash
-PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-INSTALLED := $(VENV)/.installed
+# Named for the Python it was made with, so a .venv left by an older Python is rebuilt.
+INSTALLED := $(VENV)/.installed-py313
 STAGE ?= dev
 
-.PHONY: test lint format package package-stack deploy delete clean local browser bench reliability
+# Lambda's python3.13 runtime. chalice package/deploy target the Python that runs chalice, so
+# .venv must be 3.13: a plain python3.13 that runs, else pyenv's newest 3.13 (its shim on PATH
+# answers only when pyenv selects that version). PYTHON=/path/to/python3.13 overrides both.
+IS_PY313 = is_py313() { "$$1" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; }; is_py313
+define find_python313
+for candidate in "$$(command -v python3.13)" \
+	"$$(pyenv prefix "$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13(\.[0-9]+)?$$' | sort -V | tail -n 1)" 2>/dev/null)/bin/python3.13" \
+	$$(ls -d "$${PYENV_ROOT:-$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)}"/versions/3.13*/bin/python3.13 2>/dev/null | sort -V -r); do \
+	$(IS_PY313) "$$candidate" && { echo "$$candidate"; break; }; \
+done
+endef
+PYTHON ?= $(shell $(find_python313))
+
+.PHONY: test lint format package package-stack deploy delete clean local browser bench reliability which-python
 
 $(INSTALLED): requirements.txt requirements-dev.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(IS_PY313) $(BIN)/python 2>/dev/null || { rm -rf $(VENV) && $(IS_PY313) "$(PYTHON)" && "$(PYTHON)" -m venv $(VENV); } || \
+		{ echo "make: Python 3.13 not found (PYTHON='$(PYTHON)'). Install Python 3.13 (Debian 13: apt-get install" \
+		"python3.13 python3.13-venv; elsewhere: pyenv install 3.13), or name it: make PYTHON=/path/to/python3.13" >&2; exit 1; }
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
@@ -67,6 +82,10 @@ deploy: $(INSTALLED)
 
 delete: $(INSTALLED)
 	$(BIN)/chalice delete --stage $(STAGE)
+
+# The Python 3.13 that .venv is (or would be) made with.
+which-python:
+	@echo $(PYTHON)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache .hypothesis

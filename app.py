@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from chalice import Chalice, CORSConfig, Response
 
-from chalicelib import archive, aws, builds, metrics, pageload, responses, settings
+from chalicelib import archive, aws, builds, metrics, pageload, responses, settings, warmup
 
 app = Chalice(app_name="compiler-explorer-stats")
 logging.getLogger("chalicelib").setLevel(logging.INFO)
@@ -57,7 +57,13 @@ def archive_stats(event) -> None:
 @app.on_sns_message(topic=settings.alert_topic_name())
 def forward_alert(event) -> None:
     # Only this function needs these (and requests, which they load): the API's cold start skips them.
+    # On Lambda the warm-up below has already imported them.
     from chalicelib import discord, forwarder
 
     webhook = discord.Webhook(forwarder.webhook_url(lambda: aws.client("ssm")))
     forwarder.forward(event.to_dict().get("Records", []), webhook.post)
+
+
+# On Lambda, this function's clients and libraries now, at init's full CPU (see chalicelib.warmup);
+# elsewhere nothing.
+warmup.warm_up()

@@ -20,9 +20,26 @@ from devkit.moto import MotoProcess
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 # (steady calls per variant per case: page load, build lookup; warm-up calls; cold-start
-# processes per target; throughput clients and page loads per client)
-FULL = {"pageload_calls": 200, "build_calls": 100, "warm_up": 20, "cold_runs": 11, "clients": 4, "per_client": 50}
-QUICK = {"pageload_calls": 5, "build_calls": 5, "warm_up": 2, "cold_runs": 1, "clients": 2, "per_client": 3}
+# processes per target and memory size, and the warm calls each project one makes after its
+# first; throughput clients and page loads per client)
+FULL = {
+    "pageload_calls": 200,
+    "build_calls": 100,
+    "warm_up": 20,
+    "cold_runs": 7,
+    "cold_warm_calls": 10,
+    "clients": 4,
+    "per_client": 50,
+}
+QUICK = {
+    "pageload_calls": 5,
+    "build_calls": 5,
+    "warm_up": 2,
+    "cold_runs": 1,
+    "cold_warm_calls": 2,
+    "clients": 2,
+    "per_client": 3,
+}
 
 
 def machine() -> dict[str, Any]:
@@ -43,7 +60,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run(settings: dict[str, int], package: bool, throughput: bool) -> dict[str, Any]:
+def run(settings: dict[str, int], package: bool, throughput: bool, full: bool, cgroup: bool = True) -> dict[str, Any]:
     results: dict[str, Any] = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
     started = time.perf_counter()
     # The benchmark empties its queues after every call; real SQS allows a purge a minute.
@@ -57,9 +74,17 @@ def run(settings: dict[str, int], package: bool, throughput: bool) -> dict[str, 
         results["pageload"] = steady.pageload_rows(emulator, settings["pageload_calls"], settings["warm_up"])
         print("row 2: build lookups ...", file=sys.stderr, flush=True)
         results["build"] = steady.build_rows(emulator, settings["build_calls"], settings["warm_up"])
-        print("row 3: cold starts ...", file=sys.stderr, flush=True)
+        print("row 3: cold starts, throttled as on Lambda ...", file=sys.stderr, flush=True)
         first = results["build"][0]
-        results["coldstart"] = coldstart.coldstart_rows(settings["cold_runs"], first["expected"], first["history"])
+        results["coldstart"] = coldstart.coldstart_rows(
+            emulator,
+            settings["cold_runs"],
+            first["expected"],
+            first["history"],
+            full,
+            settings["cold_warm_calls"],
+            use_cgroup=cgroup,
+        )
     if package:
         from benchmarks.package import package_row
 
@@ -80,15 +105,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"where to write the results (default {RESULTS})")
     parser.add_argument("--no-package", action="store_true", help="skip row 4 (chalice package)")
     parser.add_argument("--no-throughput", action="store_true", help="skip row 5 (the local stack)")
+    parser.add_argument(
+        "--no-cgroup",
+        action="store_true",
+        help="row 3 without CPU quotas: modelled figures only, as where none can be made",
+    )
     args = parser.parse_args(argv)
 
     settings = QUICK if args.quick else FULL
-    results = run(settings, package=not args.no_package, throughput=not args.no_throughput)
+    results = run(
+        settings,
+        package=not args.no_package,
+        throughput=not args.no_throughput,
+        full=not args.quick,
+        cgroup=not args.no_cgroup,
+    )
     results["mode"] = "quick" if args.quick else "full"
     results["settings"] = settings
     found = report.targets(results)
     results["targets"] = report.as_json(found)
     results["table"] = report.table(results)
+    results["memory_table"] = report.memory_table(results)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
 
     info = results["machine"]
@@ -97,6 +134,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{results['mode']} run, {results['seconds']} s\n"
     )
     print(results["table"])
+    throttle = results["coldstart"]["throttle"]
+    how = (
+        f"throttled with {throttle['mechanism']}, {throttle['period_us'] // 1000} ms period"
+        if throttle["mechanism"]
+        else "modelled: no cgroup"
+    )
+    print(f"\nCold start and cost by memory size ({how}; x86 on-demand prices, init billed):")
+    print(results["memory_table"])
     print("\nTargets:\n" + report.target_lines(found))
     print(f"\nwritten to {args.output}")
     missed = [t.name for t in found if t.kind == "structural" and not t.met]

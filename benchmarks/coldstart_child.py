@@ -1,11 +1,18 @@
-"""One cold start, in a fresh interpreter: import a function's module, invoke it once, report.
+"""One cold start, in a fresh interpreter, as Lambda runs it: init at full CPU, then the invocations.
 
-Run by ``benchmarks.coldstart`` as ``python -m benchmarks.coldstart_child TARGET EVENT_FILE OUT_FILE``.
-Only the standard library's smallest modules are loaded before the clock starts; the event is
-read first, so the clock covers exactly what Lambda's init and first invocation would.
+Run by ``benchmarks.coldstart`` as
+``python -m benchmarks.coldstart_child TARGET EVENT_FILE OUT_FILE [QUOTA_PROCS] [WARM_CALLS] [MEMORY_MB]``.
+Init is the import of the function's module (with ``_HANDLER`` set by the parent, as Lambda sets
+it). Then, when QUOTA_PROCS names a cgroup's ``cgroup.procs``, the process moves itself into that
+group, whose CPU quota is the function's share, before its first invocation; then come
+WARM_CALLS more invocations of the same event. Target ``project:import`` only imports ``app``,
+as tests and ``chalice local`` do. Only the standard library's smallest modules are loaded before
+the clock starts, and the event is read first, so the clock covers exactly Lambda's init and
+invocations.
 """
 
 import json
+import os
 import sys
 import time
 
@@ -16,9 +23,11 @@ class Context:
     """What either side reads from Lambda's context object."""
 
     function_name = "bench-function"
-    memory_limit_in_mb = 256
     aws_request_id = "00000000-0000-0000-0000-000000000000"
     invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:bench-function"
+
+    def __init__(self, memory_limit_in_mb: int) -> None:
+        self.memory_limit_in_mb = memory_limit_in_mb
 
     def get_remaining_time_in_millis(self) -> int:
         return 10_000
@@ -43,11 +52,16 @@ def peak_rss_kb() -> int:
 
 def main() -> None:
     target, event_file, out_file = sys.argv[1:4]
-    with open(event_file) as source:
-        event = json.load(source)
+    quota_procs = sys.argv[4] if len(sys.argv) > 4 else ""
+    warm_calls = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+    memory_mb = int(sys.argv[6]) if len(sys.argv) > 6 else 256
+    event = None
+    if target != "project:import":
+        with open(event_file) as source:
+            event = json.load(source)
     side, function = target.split(":", 1)
 
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     if side == "project":
         import app as module
 
@@ -62,23 +76,44 @@ def main() -> None:
         from benchmarks.baseline import stats as module
 
         handler = module.lambda_handler
-    imported = time.perf_counter()
+    imported, imported_cpu = time.perf_counter(), time.process_time()
     after_import = loaded()
-    result = handler(event, Context())
-    finished = time.perf_counter()
-
     report = {
-        "import_ms": (imported - start) * 1000,
-        "first_call_ms": (finished - imported) * 1000,
-        "total_ms": (finished - start) * 1000,
-        "peak_rss_kb": peak_rss_kb(),
+        "init_ms": (imported - start) * 1000,
+        "init_cpu_ms": (imported_cpu - start_cpu) * 1000,
         "modules_after_import": after_import,
-        "modules_after_call": loaded(),
-        "result": result,
     }
+    if event is not None:
+        if quota_procs:
+            # Lambda's init is over: from here on this process runs at the function's CPU share.
+            with open(quota_procs, "w") as procs:
+                procs.write(str(os.getpid()))
+        context = Context(memory_mb)
+        call, call_cpu = time.perf_counter(), time.process_time()
+        results = [handler(event, context)]
+        finished, finished_cpu = time.perf_counter(), time.process_time()
+        warm_ms, warm_cpu_ms = [], []
+        for _ in range(warm_calls):
+            warm, warm_cpu = time.perf_counter(), time.process_time()
+            results.append(handler(event, context))
+            warm_ms.append((time.perf_counter() - warm) * 1000)
+            warm_cpu_ms.append((time.process_time() - warm_cpu) * 1000)
+        report |= {
+            "first_call_ms": (finished - call) * 1000,
+            "first_call_cpu_ms": (finished_cpu - call_cpu) * 1000,
+            "total_ms": (imported - start + finished - call) * 1000,
+            "warm_ms": warm_ms,
+            "warm_cpu_ms": warm_cpu_ms,
+            "modules_after_call": loaded(),
+            "results": results,
+        }
+    report["peak_rss_kb"] = peak_rss_kb()
     with open(out_file, "w") as sink:
         json.dump(report, sink)
 
 
 if __name__ == "__main__":
     main()
+    # Skip interpreter teardown: under a 128 MB quota it takes longer than the run it follows,
+    # and nothing after the report is measured.
+    os._exit(0)

@@ -11,15 +11,16 @@ from typing import Any
 # Every worst case (attempts x (connect + read) + backoff) stays inside its function's Lambda
 # timeout in .chalice/config.json, so a hung dependency ends as the documented 503 or a raised
 # error, never as a Lambda timeout (a bare 502 from API Gateway, without CORS headers).
+# total_max_attempts counts the first attempt too (botocore's max_attempts would count only retries).
 # API: 2 x (1 + 2) s + backoff, about 8 s a call; a caller is better served by a quick 503.
-_REQUEST_PATH = {"connect_timeout": 1, "read_timeout": 2, "retries": {"mode": "standard", "max_attempts": 2}}
+_REQUEST_PATH = {"connect_timeout": 1, "read_timeout": 2, "retries": {"mode": "standard", "total_max_attempts": 2}}
 _CLIENT_OPTIONS: dict[str, dict[str, Any]] = {
     "sqs": _REQUEST_PATH,
     "dynamodb": _REQUEST_PATH,
     # The archiver (60 s): 3 x (3 + 10) s + backoff.
-    "s3": {"connect_timeout": 3, "read_timeout": 10, "retries": {"mode": "standard", "max_attempts": 3}},
+    "s3": {"connect_timeout": 3, "read_timeout": 10, "retries": {"mode": "standard", "total_max_attempts": 3}},
     # The forwarder (90 s): 3 x (2 + 5) s + backoff, then the Discord poster's 40 s deadline.
-    "ssm": {"connect_timeout": 2, "read_timeout": 5, "retries": {"mode": "standard", "max_attempts": 3}},
+    "ssm": {"connect_timeout": 2, "read_timeout": 5, "retries": {"mode": "standard", "total_max_attempts": 3}},
     # The forwarder's alarm graph (chalicelib.graphs): best effort, so one attempt of at most 1 + 4 s.
     # A throttle or a slow render means the alert goes without its graph, never later.
     "cloudwatch": {"connect_timeout": 1, "read_timeout": 4, "retries": {"mode": "standard", "total_max_attempts": 1}},
@@ -27,6 +28,9 @@ _CLIENT_OPTIONS: dict[str, dict[str, Any]] = {
 DEFAULT_REGION = "us-east-1"
 
 _clients: dict[tuple[str, str | None], Any] = {}
+# One boto3 session for every client: a second client from the same session reuses its loaded
+# data files and costs about 12 ms instead of 75 (the API's init builds two).
+_session: Any = None
 _lock = threading.Lock()
 
 
@@ -48,19 +52,31 @@ def client(service: str, region: str | None = None) -> Any:
         return _clients[key]
 
 
+def built() -> list[str]:
+    """The services whose client this process has built so far (``service@region`` where one was named)."""
+    return sorted(f"{service}@{region}" if region else service for service, region in _clients)
+
+
 def reset() -> None:
     """Forget every client, so the next call builds one against the current environment."""
+    global _session
     with _lock:
         _clients.clear()
+        _session = None
 
 
 def _make_client(service: str, region: str | None = None) -> Any:
+    # Called under _lock: a boto3 session is not safe to create clients from concurrently.
+    global _session
     import boto3
     from botocore.config import Config
 
-    session = boto3.session.Session()
-    return session.client(
+    session = _session or boto3.session.Session()
+    made = session.client(
         service,
         region_name=region or session.region_name or DEFAULT_REGION,
         config=Config(**_CLIENT_OPTIONS[service]),
     )
+    # Kept only once it has made a client, so a session from a broken configuration is not.
+    _session = session
+    return made

@@ -1,8 +1,11 @@
 """The PageLoad metric, as a CloudWatch Embedded Metric Format record on stdout.
 
 aws-embedded-metrics (and the aiohttp it pulls in) is imported only here, on the page-load
-path: a build lookup or an alert never pays for it.
+path (or by the API's warm-up at init on Lambda): an archive batch or an alert never pays for it.
 """
+
+from collections.abc import Callable
+from typing import Any
 
 from chalicelib import settings
 
@@ -26,11 +29,16 @@ def dimensions() -> dict[str, str]:
     }
 
 
-def emit_pageload(sponsors: list[str]) -> None:
-    """Print one EMF record: PageLoad = 1, with the sponsors shown as a property."""
+def load_library() -> Callable[[], Any]:
+    """aws-embedded-metrics' logger factory, imported on first call (chalicelib.warmup calls it at init)."""
     from aws_embedded_metrics.logger.metrics_logger_factory import create_metrics_logger
 
-    metrics = create_metrics_logger()
+    return create_metrics_logger
+
+
+def emit_pageload(sponsors: list[str]) -> None:
+    """Print one EMF record: PageLoad = 1, with the sponsors shown as a property."""
+    metrics = load_library()()
     metrics.set_namespace(NAMESPACE)
     metrics.set_dimensions(dimensions(), use_default=False)
     metrics.put_metric("PageLoad", 1, "None")

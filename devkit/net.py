@@ -3,11 +3,8 @@
 import socket
 import time
 from collections.abc import Callable
-from typing import TypeVar
 
 from devkit.names import HOST
-
-T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -26,7 +23,7 @@ def accepts(port: int, host: str = HOST) -> bool:
         return False
 
 
-def eventually(check: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
+def eventually[T](check: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
     """Poll ``check`` until it returns something truthy, and return that; AssertionError naming ``what``."""
     deadline = time.monotonic() + timeout
     while True:

@@ -37,8 +37,9 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def coldstart(bench: dict[str, Any], target: str) -> dict[str, Any]:
-    (row,) = [row for row in bench["coldstart"] if row["project_target"] == target]
-    return row["project"]
+    """The unthrottled cold-start summary of a project target."""
+    (row,) = [row for row in bench["coldstart"]["rows"] if row["project_target"] == target]
+    return row["unthrottled"]["project"]
 
 
 def test_every_row_is_in_the_printed_table(bench: dict[str, Any]) -> None:
@@ -89,29 +90,67 @@ def test_a_build_lookup_never_reads_more_than_the_baseline(bench: dict[str, Any]
         assert project["reported_capacity_units"] <= baseline["reported_capacity_units"], row["history"]
 
 
-def test_import_app_loads_no_aws_sdk_requests_or_metrics_library(bench: dict[str, Any]) -> None:
-    for row in bench["coldstart"]:
-        assert row["project"]["modules_after_import"] == [], row["project_target"]
+def test_import_app_outside_lambda_loads_no_aws_sdk_requests_or_metrics_library(bench: dict[str, Any]) -> None:
+    assert bench["coldstart"]["plain_import"]["modules"] == []
     # The same probe sees the baseline's imports, so it is not blind.
-    assert {"boto3", "aws_embedded_metrics"} <= set(bench["coldstart"][0]["baseline"]["modules_after_import"])
+    baseline = bench["coldstart"]["rows"][0]["unthrottled"]["baseline"]
+    assert {"boto3", "aws_embedded_metrics"} <= set(baseline["modules_after_import"])
+
+
+def test_each_function_loads_at_init_what_its_first_call_needs(bench: dict[str, Any]) -> None:
+    for row in bench["coldstart"]["rows"]:
+        for summary in [row["unthrottled"]["project"], *(m["project"] for m in row["throttled"].values())]:
+            assert set(summary["modules_after_call"]) <= set(summary["modules_after_import"]), row["project_target"]
 
 
 def test_the_alert_forwarder_loads_boto3_only_to_read_ssm(bench: dict[str, Any]) -> None:
     assert set(coldstart(bench, "project:forwarder")["modules_after_call"]) == {"requests"}
-    assert SDK <= set(coldstart(bench, "project:forwarder-ssm")["modules_after_call"])
+    assert SDK <= set(coldstart(bench, "project:forwarder-ssm")["modules_after_import"])
     assert "aws_embedded_metrics" not in coldstart(bench, "project:forwarder-ssm")["modules_after_call"]
 
 
-def test_only_a_page_load_loads_the_metrics_library(bench: dict[str, Any]) -> None:
-    for target in ("project:build", "project:archiver", "project:forwarder", "project:forwarder-ssm"):
+def test_only_the_api_loads_the_metrics_library(bench: dict[str, Any]) -> None:
+    for target in ("project:archiver", "project:forwarder", "project:forwarder-ssm"):
         assert "aws_embedded_metrics" not in coldstart(bench, target)["modules_after_call"], target
-    assert "aws_embedded_metrics" in coldstart(bench, "project:pageload")["modules_after_call"]
+    for target in ("project:pageload", "project:build"):
+        assert "aws_embedded_metrics" in coldstart(bench, target)["modules_after_import"], target
 
 
 def test_every_cold_start_reached_the_queue_table_bucket_or_webhook(bench: dict[str, Any]) -> None:
-    for row in bench["coldstart"]:
-        assert row["project"]["did_its_work"], row["project_target"]
-        assert row["baseline"]["did_its_work"], row["baseline_target"]
+    for row in bench["coldstart"]["rows"]:
+        assert row["did_its_work"] == {"project": True, "baseline": True}, row["project_target"]
+
+
+def test_a_cold_process_sends_aws_only_what_its_invocations_need(bench: dict[str, Any]) -> None:
+    for row in bench["coldstart"]["rows"]:
+        assert row["aws_requests_as_invocations"], row["project_target"]
+    # Three invocations (one cold, two warm), and the SSM parameter read once.
+    assert coldstart(bench, "project:pageload")["aws_requests"] == {"sqs:SendMessageBatch": 3}
+    assert coldstart(bench, "project:forwarder-ssm")["aws_requests"] == {"ssm:GetParameter": 1}
+
+
+def test_every_entry_point_is_throttled_or_modelled_at_its_memory_and_at_128_mb(bench: dict[str, Any]) -> None:
+    throttle = bench["coldstart"]["throttle"]
+    for row in bench["coldstart"]["rows"]:
+        sizes = {str(row["memory_mb"]), "128"}
+        assert set(row["modelled"]) == sizes, row["project_target"]
+        assert set(row["throttled"]) == (sizes if throttle["mechanism"] else set()), row["project_target"]
+    if throttle["mechanism"]:
+        assert throttle["groups"]
+    assert throttle["groups_left"] == []
+    assert not any(Path(group).exists() for group in throttle["groups"])
+
+
+def test_the_memory_table_prices_every_function_at_each_size(bench: dict[str, Any]) -> None:
+    rows = bench["coldstart"]["memory"]
+    assert {(row["target"], row["memory_mb"]) for row in rows} >= {
+        (target, size)
+        for target in ("project:pageload", "project:build", "project:archiver", "project:forwarder-ssm")
+        for size in (128, 256)
+    }
+    for row in rows:
+        # At least the request charge, and more for any duration at all.
+        assert row["cold_cost_per_million"] > row["warm_cost_per_million"] > 0.20, row
 
 
 def test_the_deployment_zip_holds_no_aws_sdk_and_nothing_beyond_requirements(bench: dict[str, Any]) -> None:
@@ -129,3 +168,19 @@ def test_the_local_stack_archives_every_page_load_it_accepts(bench: dict[str, An
         pytest.skip(throughput["note"])
     assert throughput["accepted"] == throughput["sent"] > 0
     assert throughput["all_archived"]
+
+
+def test_the_model_stretches_cpu_time_by_the_share_and_keeps_the_wait() -> None:
+    from benchmarks.coldstart import modelled_ms
+
+    # 1,769 MB is one vCPU: 10 ms of CPU at 128 MB takes 10 × 1769/128 ms, the 5 ms wait stays 5.
+    assert modelled_ms(15, 10, 128) == pytest.approx(10 * 1769 / 128 + 5)
+    assert modelled_ms(10, 10, 1769) == pytest.approx(10)
+
+
+def test_cost_per_million_bills_whole_milliseconds_and_the_request_charge() -> None:
+    from benchmarks.coldstart import cost_per_million
+
+    # 1 GB for 1 s a call: a million GB-seconds, plus $0.20 for the requests.
+    assert cost_per_million(1000, 1024) == pytest.approx(16.6667 + 0.20)
+    assert cost_per_million(0.2, 128) == cost_per_million(1, 128)

@@ -70,6 +70,23 @@ def test_each_function_has_its_own_least_privilege_policy(resources: dict[str, A
     }
 
 
+def test_every_function_runs_on_python_3_13(resources: dict[str, Any]) -> None:
+    # chalice targets the Python that runs it: this fails if .venv was made with another one.
+    functions = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    assert {name: f["Runtime"] for name, f in functions.items()} == dict.fromkeys(
+        ("APIHandler", "ArchiveStats", "ForwardAlert"), "python3.13"
+    )
+
+
+def test_each_packaged_handler_has_its_warm_up(resources: dict[str, Any]) -> None:
+    # chalicelib.warmup is keyed by _HANDLER, which Lambda takes from these: a renamed handler
+    # would silently lose its warm-up.
+    from chalicelib import warmup
+
+    handlers = {r["Properties"]["Handler"] for r in resources.values() if r["Type"] == "AWS::Serverless::Function"}
+    assert handlers == set(warmup.WARM_UPS)
+
+
 def test_the_archiver_reads_the_queue_in_batches_of_100_within_300_seconds(resources: dict[str, Any]) -> None:
     function = resources["ArchiveStats"]["Properties"]
     (source,) = function["Events"].values()

@@ -63,7 +63,7 @@ def test_chalice_deploy_wires_everything_and_chalice_delete_removes_it(
             function = functions[function_name]
             settings = CONFIG["lambda_functions"][name]
             assert function["Handler"] == HANDLERS[name]
-            assert function["Runtime"] == "python3.11"
+            assert function["Runtime"] == "python3.13"
             assert (function["Timeout"], function["MemorySize"]) == (
                 settings["lambda_timeout"],
                 settings["lambda_memory_size"],
