@@ -60,7 +60,14 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run(settings: dict[str, int], package: bool, throughput: bool, full: bool, cgroup: bool = True) -> dict[str, Any]:
+def run(
+    settings: dict[str, int],
+    package: bool,
+    throughput: bool,
+    full: bool,
+    cgroup: bool = True,
+    built_zip: Path | None = None,
+) -> dict[str, Any]:
     results: dict[str, Any] = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine()}
     started = time.perf_counter()
     # The benchmark empties its queues after every call; real SQS allows a purge a minute.
@@ -89,7 +96,7 @@ def run(settings: dict[str, int], package: bool, throughput: bool, full: bool, c
         from benchmarks.package import package_row
 
         print("row 4: chalice package ...", file=sys.stderr, flush=True)
-        results["package"] = package_row()
+        results["package"] = package_row(built_zip=built_zip)
     if throughput:
         from benchmarks.throughput import throughput_row
 
@@ -104,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few iterations of each row (the smoke test)")
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"where to write the results (default {RESULTS})")
     parser.add_argument("--no-package", action="store_true", help="skip row 4 (chalice package)")
+    parser.add_argument("--zip", type=Path, help="row 4 takes this deployment.zip apart instead of packaging one")
     parser.add_argument("--no-throughput", action="store_true", help="skip row 5 (the local stack)")
     parser.add_argument(
         "--no-cgroup",
@@ -119,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         throughput=not args.no_throughput,
         full=not args.quick,
         cgroup=not args.no_cgroup,
+        built_zip=args.zip,
     )
     results["mode"] = "quick" if args.quick else "full"
     results["settings"] = settings

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,13 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One quick run of the benchmark (its own moto server, fresh processes, chalice package, local stack)."""
+def bench(tmp_path_factory: pytest.TempPathFactory, packaged_stack: Callable[[str], Path]) -> dict[str, Any]:
+    """One quick run of the benchmark (its own moto server, fresh processes, local stack), taking apart
+    the zip the test run's one `chalice package` built."""
     output = tmp_path_factory.mktemp("bench") / "results.json"
+    built_zip = packaged_stack("prod").parent / "deployment.zip"
     run = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--output", str(output)],
+        [sys.executable, "-m", "benchmarks", "--quick", "--output", str(output), "--zip", str(built_zip)],
         cwd=ROOT,
         env={k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "WEBHOOK_URL")},
         capture_output=True,
@@ -160,6 +163,7 @@ def test_the_deployment_zip_holds_no_aws_sdk_and_nothing_beyond_requirements(ben
     assert package["required_but_missing"] == []
     assert package["unowned_files"] == []
     assert "aws-embedded-metrics" in package["parts"]
+    assert "app (app.py, chalicelib/)" in package["parts"]  # and, unowned_files says, no dev tooling
 
 
 def test_the_local_stack_archives_every_page_load_it_accepts(bench: dict[str, Any]) -> None:
