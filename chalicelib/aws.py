@@ -20,7 +20,14 @@ _CLIENT_OPTIONS: dict[str, dict[str, Any]] = {
     "s3": {"connect_timeout": 3, "read_timeout": 10, "retries": {"mode": "standard", "max_attempts": 3}},
     # The forwarder (90 s): 3 x (2 + 5) s + backoff, then the Discord poster's 40 s deadline.
     "ssm": {"connect_timeout": 2, "read_timeout": 5, "retries": {"mode": "standard", "max_attempts": 3}},
+    # The forwarder's alert state: 2 x (1 + 2) s + backoff, about 7 s, and the first call that fails
+    # ends the stateful path (the alert is posted without state, or the invocation raises). So with
+    # SSM (22 s, cold starts only), waiting for another invocation's lock (8 s) and Discord's one
+    # deadline per record (40 s), the worst case stays near 77 s, inside the 90 s.
+    "dynamodb-alerts": _REQUEST_PATH,
 }
+# Clients that are a second configuration of one service: name -> the service it is.
+_SERVICE_OF = {"dynamodb-alerts": "dynamodb"}
 DEFAULT_REGION = "us-east-1"
 
 _clients: dict[str, Any] = {}
@@ -28,7 +35,7 @@ _lock = threading.Lock()
 
 
 def client(service: str) -> Any:
-    """The process-wide client for ``service`` (sqs, dynamodb, s3 or ssm)."""
+    """The process-wide client for ``service`` (sqs, dynamodb, s3, ssm, or dynamodb-alerts: the forwarder's)."""
     existing = _clients.get(service)
     if existing is not None:
         return existing
@@ -52,7 +59,7 @@ def _make_client(service: str) -> Any:
 
     session = boto3.session.Session()
     return session.client(
-        service,
+        _SERVICE_OF.get(service, service),
         region_name=session.region_name or DEFAULT_REGION,
         config=Config(**_CLIENT_OPTIONS[service]),
     )

@@ -4,7 +4,12 @@ The Chalice test client patches ``os.environ`` only while a request or invocatio
 Lambda sets the variables before the first one, so reading at call time is both correct and cheap.
 """
 
+import logging
 import os
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FLAP_WINDOW_MINUTES = 30.0
 
 # Event sources: Chalice needs these names when it packages the app, so they are constants.
 STATS_QUEUE_NAME = "CompilerExplorerStats"
@@ -36,3 +41,24 @@ def build_table() -> str:
 
 def archive_bucket() -> str:
     return required("S3_BUCKET_NAME")
+
+
+def alert_state_table() -> str:
+    """The forwarder's state table; empty means no state: every alert is posted as a new message."""
+    return optional("ALERT_STATE_TABLE")
+
+
+def alert_flap_window_seconds() -> float:
+    """How long after a recovery an ALARM reopens the same incident (ALERT_FLAP_WINDOW_MINUTES, default 30)."""
+    text = optional("ALERT_FLAP_WINDOW_MINUTES", str(DEFAULT_FLAP_WINDOW_MINUTES))
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = -1.0
+    if not 0 <= minutes < 100_000:
+        # A mistyped window must not cost an alert: say so, and use the default.
+        logger.error(
+            "ALERT_FLAP_WINDOW_MINUTES=%r is not a number of minutes; using %g", text, DEFAULT_FLAP_WINDOW_MINUTES
+        )
+        minutes = DEFAULT_FLAP_WINDOW_MINUTES
+    return minutes * 60
