@@ -18,6 +18,7 @@ CHALICE = ROOT / ".chalice"
 ACCOUNT, REGION = "052730242331", "us-east-1"
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{settings.STATS_QUEUE_NAME}"
 TABLE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/compiler-builds"
+ALERT_STATE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/compiler-explorer-alerts"
 ARCHIVE_ARN = "arn:aws:s3:::compiler-explorer-logs/stats/*"
 WEBHOOK_PARAMETER_ARN = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/admin/discord_webhook_url"
 ALERT_FAILED_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{settings.ALERT_TOPIC_NAME}-failed"
@@ -33,7 +34,12 @@ EXPECTED_GRANTS = {
         ("sqs:GetQueueAttributes", QUEUE_ARN),
     },
     # Lambda's on-failure destination sends an undeliverable alert with the function's own role.
-    "policy-forwarder.json": {("ssm:GetParameter", WEBHOOK_PARAMETER_ARN), ("sqs:SendMessage", ALERT_FAILED_ARN)},
+    # The alert state: exactly the four item calls chalicelib/alert_store.py makes, on its one table.
+    "policy-forwarder.json": {
+        ("ssm:GetParameter", WEBHOOK_PARAMETER_ARN),
+        ("sqs:SendMessage", ALERT_FAILED_ARN),
+        *((f"dynamodb:{action}", ALERT_STATE_ARN) for action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem")),
+    },
 }
 POLICY_OF_FUNCTION = {
     "api_handler": "policy-api.json",
