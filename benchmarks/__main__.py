@@ -20,9 +20,26 @@ from devkit.moto import MotoProcess
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 # (steady calls per variant per case: page load, build lookup; warm-up calls; cold-start
-# processes per target; throughput clients and page loads per client)
-FULL = {"pageload_calls": 200, "build_calls": 100, "warm_up": 20, "cold_runs": 11, "clients": 4, "per_client": 50}
-QUICK = {"pageload_calls": 5, "build_calls": 5, "warm_up": 2, "cold_runs": 1, "clients": 2, "per_client": 3}
+# processes per target; throughput clients and page loads per client; the whole scripted month
+# of alerts, or a few of each kind)
+FULL = {
+    "pageload_calls": 200,
+    "build_calls": 100,
+    "warm_up": 20,
+    "cold_runs": 11,
+    "clients": 4,
+    "per_client": 50,
+    "alert_month": 1,
+}
+QUICK = {
+    "pageload_calls": 5,
+    "build_calls": 5,
+    "warm_up": 2,
+    "cold_runs": 1,
+    "clients": 2,
+    "per_client": 3,
+    "alert_month": 0,
+}
 
 
 def machine() -> dict[str, Any]:
@@ -60,6 +77,10 @@ def run(settings: dict[str, int], package: bool, throughput: bool) -> dict[str, 
         print("row 3: cold starts ...", file=sys.stderr, flush=True)
         first = results["build"][0]
         results["coldstart"] = coldstart.coldstart_rows(settings["cold_runs"], first["expected"], first["history"])
+        from benchmarks.noise import noise_row
+
+        print("row 6: alert noise, a scripted month ...", file=sys.stderr, flush=True)
+        results["noise"] = noise_row(emulator, quick=not settings["alert_month"])
     if package:
         from benchmarks.package import package_row
 
