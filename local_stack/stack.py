@@ -260,7 +260,8 @@ every {window:g} s -> s3://{found.bucket}/stats/
 Try:
   curl -X POST '{api}/pageload?icons=intel,jetbrains'
   curl {api}/compiler-build/gcc
-  .venv/bin/python -m local_stack.alarm --endpoint-url {aws}
+  .venv/bin/python -m local_stack.alarm --endpoint-url {aws}              SiteTooSlow: ALARM (a new message)
+  .venv/bin/python -m local_stack.alarm --endpoint-url {aws} --state OK   its recovery (edited, quiet follow-up)
 
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={REGION}
   aws --endpoint-url {aws} s3 ls s3://{found.bucket}/stats/
@@ -327,5 +328,13 @@ def _names(items: list[dict[str, Any]]) -> set[str]:
 
 
 def _print_message(what: str, message: Message) -> None:
-    shown = json.dumps(message.payload, indent=2, ensure_ascii=False)
-    discord_logger.info("Discord message %s (not sent: WEBHOOK_URL is not set):\n%s", what, shown)
+    # What a Discord user would notice: a post pings, a quiet post is only a badge, an edit is silent.
+    how = {
+        "posted": f"POSTED message {message.id}, which pings",
+        "edited": f"EDITED message {message.id} in place, which notifies nobody",
+        "deleted": f"DELETED message {message.id}",
+    }.get(what, f"{what} message {message.id}")
+    if what == "posted" and message.quiet:
+        how = f"POSTED message {message.id} quietly (SUPPRESS_NOTIFICATIONS: a badge, no notification)"
+    shown = "" if what == "deleted" else ":\n" + json.dumps(message.payload, indent=2, ensure_ascii=False)
+    discord_logger.info("Discord: %s; printed, not sent: WEBHOOK_URL is not set%s", how, shown)
