@@ -183,14 +183,17 @@ class _Run:
                 self.perform(arn, state, release=False)
             outcome = incidents.apply(state, transition, self.flap_window_ms)
             logger.info("%s: %s → %s: %s", transition.name, transition.old, transition.new, outcome)
-            if not state.owed:
+            if outcome in ("duplicate", "conflict"):
                 store.unlock_alarm(arn, self.owner)
                 return
             try:
                 # Written before anything is sent: whoever holds the alarm next finishes the work.
-                store.save_alarm(arn, self.owner, state, release=False)
+                # Saved even with nothing to send: a transition in no incident yet may join one later.
+                store.save_alarm(arn, self.owner, state, release=not state.owed)
             except StoreUnavailable as error:
                 raise _NoState(str(error)) from error
+            if not state.owed:
+                return
             self.perform(arn, state, release=True)
         except Exception:
             store.unlock_alarm(arn, self.owner)
