@@ -62,6 +62,22 @@ def test_the_names_are_productions(stateful: dict[str, Any]) -> None:
     assert stateful["StatsQueue"]["Properties"]["MaximumMessageSize"] == 1024
 
 
+def test_the_alert_state_table_is_on_demand_expires_by_ttl_and_is_the_one_every_forwarder_names(
+    stateful: dict[str, Any],
+) -> None:
+    table = stateful["AlertStateTable"]["Properties"]
+    assert table["TableName"] == "compiler-explorer-alerts"
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    # Delivery records live a day and closed incidents a week: DynamoDB deletes them, not us.
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    stages = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]
+    for name in ("dev", "prod"):
+        forwarder = stages[name]["lambda_functions"]["forward_alert"]["environment_variables"]
+        assert forwarder["ALERT_STATE_TABLE"] == table["TableName"], name
+    assert stages["local"]["environment_variables"]["ALERT_STATE_TABLE"] == table["TableName"]
+
+
 def test_messages_outlive_the_batching_window_and_every_retry(stateful: dict[str, Any]) -> None:
     queue = stateful["StatsQueue"]["Properties"]
     window = archiver_source().maximum_batching_window_in_seconds
