@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 DELIVERY_TTL_SECONDS = 24 * 3600
 INCIDENT_TTL_SECONDS = 7 * 24 * 3600  # after the incident closed: later OKs still find it
-LOCK_WAIT_SECONDS = 8.0  # for another invocation's lock; then Lambda retries us
+LOCK_WAIT_SECONDS = 5.0  # for another invocation's claim, and again for its alarm lock; then Lambda retries us
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
@@ -63,12 +63,14 @@ class AlertStore:
         self._clock = clock
         self._sleep = sleep
         self._wait_seconds = wait_seconds
+        self._failed = False  # once a call has failed, giving claims back would only time out again
 
     # ---- deliveries --------------------------------------------------------------------------
 
     def claim_delivery(self, sns_message_id: str, owner: str, lock_seconds: float) -> Claim | None:
         """The claim on this SNS message, or None if it was delivered already (a redelivery)."""
         key = f"delivery#{sns_message_id}"
+        self._failed = False
 
         def attempt() -> Claim | bool | None:
             now = self._clock()
@@ -147,6 +149,8 @@ class AlertStore:
     def abandon_delivery(self, claim: Claim) -> None:
         """Give the claim back after a failure, so Lambda's retry need not wait for it to expire."""
         try:
+            if self._failed:
+                raise StoreUnavailable("not tried: the store failed earlier in this delivery")
             if claim.posted is None:
                 self._call(
                     "delete_item",
@@ -219,6 +223,8 @@ class AlertStore:
     # ---- plumbing ----------------------------------------------------------------------------
 
     def _release(self, key: str, owner: str) -> None:
+        if self._failed:
+            raise StoreUnavailable("not tried: the store failed earlier in this delivery")
         self._call(
             "update_item",
             Key=_key(key),
@@ -248,8 +254,10 @@ class AlertStore:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
                 raise _Held from None
+            self._failed = True
             raise StoreUnavailable(f"DynamoDB {operation}: {error}") from error
         except BotoCoreError as error:
+            self._failed = True
             raise StoreUnavailable(f"DynamoDB {operation}: {type(error).__name__}") from error
 
 

@@ -21,9 +21,9 @@ _CLIENT_OPTIONS: dict[str, dict[str, Any]] = {
     # The forwarder (90 s): 3 x (2 + 5) s + backoff, then the Discord poster's 40 s deadline.
     "ssm": {"connect_timeout": 2, "read_timeout": 5, "retries": {"mode": "standard", "max_attempts": 3}},
     # The forwarder's alert state: 2 x (1 + 2) s + backoff, about 7 s, and the first call that fails
-    # ends the stateful path (the alert is posted without state, or the invocation raises). So with
-    # SSM (22 s, cold starts only), waiting for another invocation's lock (8 s) and Discord's one
-    # deadline per record (40 s), the worst case stays near 77 s, inside the 90 s.
+    # ends the stateful path (the alert is posted without state, or the invocation raises; no
+    # further call is tried). So with SSM (22 s, cold starts only), waiting for other invocations'
+    # claims (5 + 5 s) and Discord's one deadline per record (40 s), the worst case is near 80 s.
     "dynamodb-alerts": _REQUEST_PATH,
 }
 # Clients that are a second configuration of one service: name -> the service it is.

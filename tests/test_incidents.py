@@ -423,6 +423,28 @@ def test_an_unreachable_state_store_still_posts_and_says_so(
     assert caplog.text.count("posting without state") == 2
 
 
+def test_a_store_failing_midway_still_posts_and_is_not_called_again_to_time_out(
+    client: Any, webhook: DiscordFake, alert_table: str, caplog: Any
+) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    calls: list[str] = []
+
+    def before_call(*_: Any, event_name: str = "", **__: Any) -> None:
+        calls.append(event_name.rsplit(".", 1)[-1])
+        if calls.count("UpdateItem") == 2:  # after the claim and the lock: saving the state fails
+            raise EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+
+    aws.client("dynamodb-alerts").meta.events.register("before-call.dynamodb", before_call)
+    send(client, alarm("ALARM", "OK", 0))
+
+    # Every further call would wait out the same timeouts (7 s each) against the 90 s budget.
+    assert calls == ["PutItem", "UpdateItem", "UpdateItem"]
+    (post,) = webhook.channel()
+    assert post.payload["embeds"][0]["title"] == "CloudWatch Alert - SiteTooSlow!" and not post.quiet
+    assert "posting without state" in caplog.text
+
+
 def test_a_deleted_incident_message_is_posted_again_and_that_one_is_kept(
     client: Any, webhook: DiscordFake, alert_table: str
 ) -> None:
