@@ -30,7 +30,8 @@ logger = logging.getLogger(__name__)
 ALARM, OK, INSUFFICIENT_DATA = "ALARM", "OK", "INSUFFICIENT_DATA"
 STATES = (ALARM, OK, INSUFFICIENT_DATA)
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-MAX_STEPS = 200  # transitions kept per alarm: weeks of a flapping alarm, about 10 KB
+MAX_STEPS = 100  # transitions kept per alarm: weeks of a flapping alarm, about 5 KB
+MESSAGES_KEPT = 3  # SNS messages kept for the latest incidents, which late transitions may still edit
 HISTORY_UNITS = 3800  # most of the description's 4096, leaving room for the summary above it
 EMBED_ROOM = 5900  # under the 6000 of all embed text, so discord.payload never cuts the history
 
@@ -260,7 +261,8 @@ def _prune(state: AlarmState, flap_window_ms: float) -> None:
     # Owed work may still name a record; otherwise a record lives as long as its incident's steps.
     owed = {w.get("record") for w in state.owed} | {w.get("into") for w in state.owed}
     state.records = [r for r in state.records if r.origin in owed or any(i.holds(r.origin) for i in incidents)]
-    shown = {str(i.last.at) for i in incidents} | {str(state.steps[-1].at)}
+    # An item is billed by size on every write: older incidents are drawn from the latest message.
+    shown = {str(i.last.at) for i in incidents[-MESSAGES_KEPT:]} | {str(state.steps[-1].at)}
     state.messages = {at: message for at, message in state.messages.items() if at in shown}
 
 

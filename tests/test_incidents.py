@@ -221,6 +221,23 @@ def test_a_missing_recovery_long_ago_is_a_new_incident_not_a_silent_edit(
     assert not new.quiet and title(new) == "SiteTooSlow: ALARM"
 
 
+def test_the_state_kept_for_an_alarm_stays_small_however_long_it_flaps(
+    client: Any, webhook: DiscordFake, alert_table: str, boto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib import incidents
+
+    monkeypatch.setattr(incidents, "MAX_STEPS", 10)  # 100 in production; the rule is the same
+    for hour in range(6):  # six incidents, hours apart
+        send(client, alarm("ALARM", "OK", hour * 60))
+        send(client, alarm("OK", "ALARM", hour * 60 + 3))
+
+    state = json.loads(item(boto, f"alarm#{alarm('OK', 'ALARM', 0)['AlarmArn']}")["state"]["S"])
+    assert len(state["steps"]) == 10 and len(state["records"]) == 5
+    assert len(state["messages"]) == incidents.MESSAGES_KEPT  # the latest step is the last incident's
+    assert title(incident_messages(webhook)[-1]) == "SiteTooSlow: OK (recovered)"
+    assert len(incident_messages(webhook)) == 6
+
+
 # ---- exactly once, under concurrency and crashes ------------------------------------------------
 
 
