@@ -207,7 +207,7 @@ class Webhook:
             else:
                 status = response.status_code
                 if 200 <= status < 300:
-                    logger.info("Discord %s done (HTTP %d, after %d failed attempts)", method, status, failures)
+                    logger.info("%s (HTTP %d, after %d failed attempts)", _DONE.get(method, method), status, failures)
                     return _json_object(response)
                 problem = f"HTTP {status}: {_excerpt(response)}"
                 if status == 429:
@@ -227,7 +227,7 @@ class Webhook:
                     # 404 (code 10015): the webhook was deleted; other 4xx will not get better by retrying.
                     raise DeliveryError(f"Discord refused the alert: {problem}")
             failures += 1
-            logger.warning("Discord %s attempt %d failed: %s", method, failures, problem)
+            logger.warning("%s attempt %d failed: %s", _ATTEMPT.get(method, method), failures, problem)
             if failures >= self._max_attempts or self._clock() + wait + self._timeout[1] > deadline:
                 raise DeliveryError(f"alert not delivered after {failures} attempts: {problem}")
             self._sleep(wait)
@@ -246,6 +246,9 @@ class Webhook:
         return self._backoff_seconds * 2 ** (attempt - 1)
 
 
+# The log lines of a post are documented (README, "Reliability"): kept as they were.
+_DONE = {"POST": "alert delivered to Discord", "PATCH": "Discord message edited", "DELETE": "Discord message deleted"}
+_ATTEMPT = {"POST": "alert delivery", "PATCH": "Discord edit", "DELETE": "Discord delete", "GET": "Discord look-up"}
 _session: Any = None
 _webhook_places: dict[str, tuple[str, str]] = {}  # webhook URL: (guild id, channel id), once a process
 
