@@ -30,7 +30,8 @@ logger = logging.getLogger(__name__)
 ALARM, OK, INSUFFICIENT_DATA = "ALARM", "OK", "INSUFFICIENT_DATA"
 STATES = (ALARM, OK, INSUFFICIENT_DATA)
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-MAX_STEPS = 100  # transitions kept per alarm: weeks of a flapping alarm, about 5 KB
+MAX_STEPS = 100  # transitions kept per alarm (whole incidents, so more while one lasts): about 5 KB
+HARD_MAX_STEPS = 2000  # even then: an item stays far below DynamoDB's 400 KB
 MESSAGES_KEPT = 3  # SNS messages kept for the latest incidents, which late transitions may still edit
 HISTORY_UNITS = 3800  # most of the description's 4096, leaving room for the summary above it
 EMBED_ROOM = 5900  # under the 6000 of all embed text, so discord.payload never cuts the history
@@ -256,7 +257,17 @@ def apply(state: AlarmState, transition: Transition, flap_window_ms: float) -> s
 
 
 def _prune(state: AlarmState, flap_window_ms: float) -> None:
-    state.steps = state.steps[-MAX_STEPS:]
+    steps = state.steps
+    cut = len(steps) - MAX_STEPS
+    if cut > 0:
+        # Never inside an incident: what is left of one could partition as a new incident and be
+        # posted again. An older one goes whole; the latest stays whole, up to the hard limit.
+        found = partition(steps, flap_window_ms)
+        for incident in found:
+            first, last = steps.index(incident.steps[0]), steps.index(incident.steps[-1])
+            if first < cut <= last:
+                cut = first if incident is found[-1] else last + 1
+        state.steps = steps[max(cut, len(steps) - HARD_MAX_STEPS) :]
     incidents = state.incidents(flap_window_ms)
     # Owed work may still name a record; otherwise a record lives as long as its incident's steps.
     owed = {w.get("record") for w in state.owed} | {w.get("into") for w in state.owed}
