@@ -186,7 +186,13 @@ class AlertStore:
                 )
             except _Held:
                 return False
-            return AlarmState.from_json(answer.get("Attributes", {}).get("state", {}).get("S"))
+            stored = answer.get("Attributes", {}).get("state", {}).get("S")
+            try:
+                return AlarmState.from_json(stored)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                # Unreadable (a bug, a hand edit): start afresh rather than fail this alarm for ever.
+                logger.exception("alarm %s: stored state unreadable; starting from none", arn)
+                return AlarmState()
 
         state = self._waiting(attempt, f"alarm {arn}")
         assert state is not None  # noqa: S101 (an alarm lock never answers "done")

@@ -181,7 +181,11 @@ class _Run:
             if state.owed:
                 logger.warning("%s: finishing the Discord work an earlier invocation left", transition.name)
                 self.perform(arn, state, release=False)
-            outcome = incidents.apply(state, transition, self.flap_window_ms)
+            try:
+                outcome = incidents.apply(state, transition, self.flap_window_ms)
+            except Exception as error:  # a bug in the bookkeeping must not cost the alert
+                logger.exception("%s: the transition could not be applied", transition.name)
+                raise _NoState(f"{type(error).__name__} applying the transition") from error
             logger.info("%s: %s → %s: %s", transition.name, transition.old, transition.new, outcome)
             if outcome in ("duplicate", "conflict"):
                 store.unlock_alarm(arn, self.owner)

@@ -470,6 +470,35 @@ def test_a_store_failing_midway_still_posts_and_is_not_called_again_to_time_out(
     assert "posting without state" in caplog.text
 
 
+def test_an_unreadable_stored_state_costs_no_alert(
+    client: Any, webhook: DiscordFake, alert_table: str, boto: Any
+) -> None:
+    opening = alarm("ALARM", "OK", 0)
+    boto("dynamodb").put_item(
+        TableName=alert_table, Item={"pk": {"S": f"alarm#{opening['AlarmArn']}"}, "state": {"S": '{"steps": [{"x"'}}
+    )
+    send(client, opening)
+    send(client, alarm("OK", "ALARM", 5))
+
+    incident, follow_up = webhook.channel()
+    assert not incident.quiet and title(incident) == "SiteTooSlow: OK (recovered)" and follow_up.quiet
+
+
+def test_a_bug_in_the_state_machine_costs_no_alert(
+    client: Any, webhook: DiscordFake, alert_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib import incidents
+
+    def broken(*_: Any) -> str:
+        raise KeyError("a shape nobody foresaw")
+
+    monkeypatch.setattr(incidents, "apply", broken)
+    send(client, alarm("ALARM", "OK", 0))
+
+    (post,) = webhook.channel()
+    assert post.payload["embeds"][0]["title"] == "CloudWatch Alert - SiteTooSlow!" and not post.quiet
+
+
 def test_a_deleted_incident_message_is_posted_again_and_that_one_is_kept(
     client: Any, webhook: DiscordFake, alert_table: str
 ) -> None:
