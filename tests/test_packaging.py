@@ -61,6 +61,10 @@ def test_each_function_has_its_own_least_privilege_policy(resources: dict[str, A
     assert statements(resources["ForwardAlertRole"]) == {
         "WriteOwnLogs": logs,
         "ReadWebhookUrl": (["ssm:GetParameter"], f"arn:aws:ssm:{ACCOUNT_ARN}:parameter/admin/discord_webhook_url"),
+        "KeepAlertState": (
+            ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            f"arn:aws:dynamodb:{ACCOUNT_ARN}:table/compiler-explorer-alerts",
+        ),
         "ParkUndeliveredAlerts": (["sqs:SendMessage"], f"arn:aws:sqs:{ACCOUNT_ARN}:CompilerExplorerAlert-failed"),
     }
 
@@ -83,6 +87,7 @@ def test_the_forwarder_subscribes_to_the_alert_topic(resources: dict[str, Any]) 
     assert function["Environment"]["Variables"] == {
         "AWS_EMF_ENVIRONMENT": "Lambda",
         "WEBHOOK_URL_PARAMETER": "/admin/discord_webhook_url",
+        "ALERT_STATE_TABLE": "compiler-explorer-alerts",
     }
 
 
