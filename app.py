@@ -61,7 +61,8 @@ def forward_alert(event) -> None:
     from chalicelib import discord, forwarder
 
     webhook = discord.Webhook(forwarder.webhook_url(lambda: aws.client("ssm")))
-    forwarder.forward(event.to_dict().get("Records", []), webhook.post)
+    store = forwarder.state_store(lambda: aws.client("dynamodb-alerts"))
+    forwarder.forward(event.to_dict().get("Records", []), webhook, store, forwarder.lock_seconds(event.context))
 
 
 # On Lambda, this function's clients and libraries now, at init's full CPU (see chalicelib.warmup);

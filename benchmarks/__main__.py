@@ -21,7 +21,8 @@ from devkit.moto import MotoProcess
 RESULTS = Path(__file__).resolve().parent / "results.json"
 # (steady calls per variant per case: page load, build lookup; warm-up calls; cold-start
 # processes per target and memory size, and the warm calls each project one makes after its
-# first; throughput clients and page loads per client)
+# first; throughput clients and page loads per client; the whole scripted month of alerts, or a
+# few of each kind)
 FULL = {
     "pageload_calls": 200,
     "build_calls": 100,
@@ -30,6 +31,7 @@ FULL = {
     "cold_warm_calls": 10,
     "clients": 4,
     "per_client": 50,
+    "alert_month": 1,
 }
 QUICK = {
     "pageload_calls": 5,
@@ -39,6 +41,7 @@ QUICK = {
     "cold_warm_calls": 2,
     "clients": 2,
     "per_client": 3,
+    "alert_month": 0,
 }
 
 
@@ -92,6 +95,10 @@ def run(
             settings["cold_warm_calls"],
             use_cgroup=cgroup,
         )
+        from benchmarks.noise import noise_row
+
+        print("row 6: alert noise, a scripted month ...", file=sys.stderr, flush=True)
+        results["noise"] = noise_row(emulator, quick=not settings["alert_month"])
     if package:
         from benchmarks.package import package_row
 

@@ -143,6 +143,7 @@ def table(results: dict[str, Any]) -> str:
         )
     else:
         rows.append(("5", "local stack throughput", "page loads per second", throughput.get("note", "n/a"), "", ""))
+    rows.extend(_noise_rows(results.get("noise")))
     return "\n".join("| " + " | ".join(cells) + " |" for cells in rows)
 
 
@@ -244,6 +245,54 @@ def memory_table(results: dict[str, Any]) -> str:
             )
         )
     return "\n".join("| " + " | ".join(cells) + " |" for cells in rows)
+
+
+def _noise_rows(noise: dict[str, Any] | None) -> list[tuple[str, ...]]:
+    """Row 6: the scripted month of alerts, beside the old forwarder (one pinging post per SNS message)."""
+    if not noise:
+        return []
+    scenario, ours, old, runs = noise["scenario"], noise["project"], noise["old"], noise["lambda"]
+    case = f"alert noise, {'a scripted month' if not noise['quick'] else 'a scripted week (quick)'}"
+    into = (
+        f"{scenario['sns_messages_in']} ({scenario['redeliveries']} redelivered, "
+        f"{scenario['second_publications']} published twice, {scenario['late']} late); "
+        f"{scenario['transitions']} transitions of {scenario['alarms']} alarms, "
+        f"{scenario['incidents_opened']} incidents"
+    )
+    lambda_runs = (
+        f"{runs['invocations']} invocations, up to {runs['most_at_once']} at once; {runs['retries']} Lambda retries "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(runs['failed_invocations'].items())) or 'no failures'}); "
+        f"{noise['dynamodb_requests_per_sns_message']:g} DynamoDB requests per SNS message"
+    )
+    return [
+        ("6", case, "SNS messages in", into, into, ""),
+        ("6", case, "how they were handled", lambda_runs, "", ""),
+        (
+            "6",
+            case,
+            "Discord posts (pinging: for alarms / all)",
+            f"{ours['posts']} ({ours['pinging_alarm_posts']} / {ours['pinging_posts']})",
+            f"{old['posts']} ({old['pinging_posts']})",
+            _ratio(ours["pinging_posts"] / old["pinging_posts"]) if old["pinging_posts"] else "",
+        ),
+        (
+            "6",
+            case,
+            "edits; quiet follow-ups posted (replaced by a later one)",
+            f"{ours['edits']}; {ours['follow_ups_posted']} ({ours['follow_ups_replaced']})",
+            f"{old['edits']}; 0",
+            "",
+        ),
+        ("6", case, "duplicates", str(ours["duplicates"]), str(old["duplicates"]), ""),
+        (
+            "6",
+            case,
+            "transitions missing from their incident's final message; incidents shown right",
+            f"{ours['lost_transitions']}; {ours['incidents_right']} of {ours['incidents_expected']}",
+            f"{old['lost_transitions']} (no incident messages: one post per transition)",
+            "",
+        ),
+    ]
 
 
 def targets(results: dict[str, Any]) -> list[Target]:
@@ -351,6 +400,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
                 f"{throughput['archived_sponsor_views']} sponsor views",
             )
         )
+    found.extend(_noise_targets(results.get("noise")))
     return found
 
 
@@ -436,6 +486,45 @@ def _coldstart_targets(cold: dict[str, Any]) -> list[Target]:
                 )
             )
     return found
+
+
+def _noise_targets(noise: dict[str, Any] | None) -> list[Target]:
+    if not noise:
+        return []
+    ours, scenario, runs = noise["project"], noise["scenario"], noise["lambda"]
+    return [
+        Target(
+            "alert noise: 0 duplicates",
+            ours["duplicates"] == 0,
+            f"{ours['duplicates']} (old: {noise['old']['duplicates']})",
+        ),
+        Target(
+            "alert noise: 0 lost transitions, no alert lost",
+            ours["lost_transitions"] == 0 and ours["lost_other_messages"] == 0 and runs["dead_lettered"] == 0,
+            f"{ours['lost_transitions']} transitions, {ours['lost_other_messages']} other messages, "
+            f"{runs['dead_lettered']} dead-lettered",
+        ),
+        Target(
+            "alert noise: pinging posts for alarms at most one per incident opened",
+            ours["pinging_alarm_posts"] <= scenario["incidents_opened"],
+            f"{ours['pinging_alarm_posts']} for {scenario['incidents_opened']} incidents",
+        ),
+        Target(
+            "alert noise: every incident message's final state and history right",
+            ours["incidents_right"] == scenario["incidents_opened"] and not ours["wrong"],
+            f"{ours['incidents_right']} of {scenario['incidents_opened']}"
+            + (f": {ours['wrong'][:3]}" if ours["wrong"] else ""),
+        ),
+        Target(
+            "alert noise: the stream had redeliveries, second publications, late and retried ones, >= 4 at once",
+            all(scenario[k] > 0 for k in ("redeliveries", "second_publications", "late"))
+            and runs["retries"] > 0
+            and runs["most_at_once"] >= 4,
+            f"{scenario['redeliveries']} redelivered, {scenario['second_publications']} twice, "
+            f"{scenario['late']} late, "
+            f"{runs['retries']} retries, up to {runs['most_at_once']} at once",
+        ),
+    ]
 
 
 def target_lines(found: list[Target]) -> str:

@@ -24,7 +24,14 @@ _CLIENT_OPTIONS: dict[str, dict[str, Any]] = {
     # The forwarder's alarm graph (chalicelib.graphs): best effort, so one attempt of at most 1 + 4 s.
     # A throttle or a slow render means the alert goes without its graph, never later.
     "cloudwatch": {"connect_timeout": 1, "read_timeout": 4, "retries": {"mode": "standard", "total_max_attempts": 1}},
+    # The forwarder's alert state: 2 x (1 + 2) s + backoff, about 7 s, and the first call that fails
+    # ends the stateful path (the alert is posted without state, or the invocation raises; no
+    # further call is tried). So with SSM (22 s, cold starts only), waiting for other invocations'
+    # claims (5 + 5 s) and Discord's one deadline per record (40 s), the worst case is near 80 s.
+    "dynamodb-alerts": _REQUEST_PATH,
 }
+# Clients that are a second configuration of one service: name -> the service it is.
+_SERVICE_OF = {"dynamodb-alerts": "dynamodb"}
 DEFAULT_REGION = "us-east-1"
 
 _clients: dict[tuple[str, str | None], Any] = {}
@@ -35,7 +42,7 @@ _lock = threading.Lock()
 
 
 def client(service: str, region: str | None = None) -> Any:
-    """The process-wide client for ``service`` (sqs, dynamodb, s3, ssm or cloudwatch).
+    """The process-wide client for ``service`` (sqs, dynamodb, s3, ssm, cloudwatch; dynamodb-alerts: the forwarder's).
 
     ``region`` is for calls that must be made where the resource lives (an alarm's graph is
     drawn in the alarm's region); without it the client is in the function's own region.
@@ -73,7 +80,7 @@ def _make_client(service: str, region: str | None = None) -> Any:
 
     session = _session or boto3.session.Session()
     made = session.client(
-        service,
+        _SERVICE_OF.get(service, service),
         region_name=region or session.region_name or DEFAULT_REGION,
         config=Config(**_CLIENT_OPTIONS[service]),
     )

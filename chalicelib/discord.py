@@ -1,6 +1,7 @@
-"""Discord: an ``Alert`` as a webhook message within Discord's limits, and posting it reliably.
+"""Discord: an ``Alert`` as a webhook message within Discord's limits, and posting, editing and
+deleting webhook messages reliably.
 
-``requests`` is imported only when a message is posted: the API function never loads it.
+``requests`` is imported only when a message is sent: the API function never loads it.
 
 Files (an alarm's graph) go as Discord takes them: ``multipart/form-data`` with the message in a
 ``payload_json`` part and each file in ``files[n]``; the message lists each file in
@@ -32,6 +33,10 @@ logger = logging.getLogger(__name__)
 USERNAME = "AWS"
 AVATAR_URL = "https://a0.awsstatic.com/libra-css/images/logos/aws_logo_smile_1200x630.png"
 NO_MENTIONS = {"parse": []}
+# A message with this flag shows as unread but sends no push notification ("@silent").
+SUPPRESS_NOTIFICATIONS = 1 << 12
+UNKNOWN_MESSAGE = 10008
+JUMP_URL = "https://discord.com/channels/{guild}/{channel}/{message}"
 
 # Discord's limits, counted after trimming whitespace, in UTF-16 units (see chalicelib.text).
 TITLE_LIMIT = 256
@@ -164,6 +169,35 @@ def send(session: Any, method: str, url: str, message: dict[str, Any], files: Se
     return session.request(method, url, data=body, headers={"Content-Type": content_type}, timeout=timeout)
 
 
+def text_message(text: str) -> dict[str, Any]:
+    """A short plain message from the same author, mentions disabled."""
+    return {
+        "username": USERNAME,
+        "avatar_url": AVATAR_URL,
+        "content": _fit(text, CONTENT_LIMIT),
+        "allowed_mentions": NO_MENTIONS,
+    }
+
+
+def quiet(message: dict[str, Any]) -> dict[str, Any]:
+    """``message`` with SUPPRESS_NOTIFICATIONS: it arrives as a badge, never a push notification."""
+    return {**message, "flags": int(message.get("flags") or 0) | SUPPRESS_NOTIFICATIONS}
+
+
+def as_edit(message: dict[str, Any]) -> dict[str, Any]:
+    """What an edit must send so the message becomes ``message``: an edit cannot change the author,
+    and Discord keeps neither the embeds nor the allowed mentions of the version it replaces."""
+    edit = {
+        "content": message.get("content", ""),
+        "embeds": message.get("embeds", []),
+        "allowed_mentions": message.get("allowed_mentions", NO_MENTIONS),
+    }
+    if "attachments" in message:
+        # Discord keeps only the attachments an edit lists (see with_image and without_image).
+        edit["attachments"] = message["attachments"]
+    return edit
+
+
 class DeliveryError(RuntimeError):
     """The alert could not be delivered; raised so Lambda retries the invocation."""
 
@@ -172,6 +206,10 @@ class DeliveryError(RuntimeError):
 # own Webhook, so tests replace these to run the app's retries without really waiting.
 default_sleep: Callable[[float], None] = time.sleep
 default_clock: Callable[[], float] = time.monotonic
+
+
+class MessageGone(DeliveryError):
+    """The message to edit or delete no longer exists (HTTP 404, code 10008): someone deleted it."""
 
 
 class Webhook:
@@ -200,32 +238,96 @@ class Webhook:
         self._max_retry_after = max_retry_after
         self._backoff_seconds = backoff_seconds
 
+    def deadline(self) -> float:
+        """When a call started now must give up: pass it as ``until`` to share one budget across calls."""
+        return self._clock() + self._deadline_seconds
+
     def post(
-        self, message: dict[str, Any], fallback: dict[str, Any] | None = None, *, files: Sequence[File] = ()
-    ) -> None:
+        self,
+        message: dict[str, Any],
+        fallback: dict[str, Any] | None = None,
+        *,
+        until: float | None = None,
+        files: Sequence[File] = (),
+    ) -> dict[str, Any] | None:
         """Deliver ``message`` with ``files`` (or, once, ``fallback`` if Discord calls it a bad request
-        or too large: the plain text, without files), or raise."""
+        or too large: the plain text, without files), or raise.
+
+        Returns the message Discord saved (``wait=true``), or None if its answer had no body.
+        """
+        return self._send("POST", self._url, message, fallback, until, self._max_retry_after, files)
+
+    def edit(
+        self,
+        message_id: str,
+        message: dict[str, Any],
+        fallback: dict[str, Any] | None = None,
+        *,
+        until: float | None = None,
+        files: Sequence[File] = (),
+    ) -> dict[str, Any] | None:
+        """Make message ``message_id`` show ``message`` (with ``files``); MessageGone if it was deleted.
+
+        A 429 (code 30046: too many edits of messages older than an hour) is waited out whenever its
+        ``retry_after`` fits the deadline, however long; otherwise DeliveryError, so Lambda retries.
+        """
+        edit_fallback = as_edit(fallback) | {"embeds": [], "attachments": []} if fallback else None
+        return self._send("PATCH", self._message_url(message_id), as_edit(message), edit_fallback, until, None, files)
+
+    def delete(self, message_id: str, *, until: float | None = None) -> None:
+        """Delete message ``message_id``; MessageGone if it already was."""
+        self._send("DELETE", self._message_url(message_id), None, None, until, self._max_retry_after)
+
+    def jump_url(self, message_id: str, *, until: float | None = None) -> str | None:
+        """The link that opens message ``message_id`` in its channel, or None if Discord cannot say where."""
+        # A message object names its channel but not its server; the webhook object names both.
+        key = self._url
+        if key not in _webhook_places:
+            try:
+                found = self._send("GET", self._webhook_url(), None, None, until, self._max_retry_after) or {}
+            except DeliveryError as error:
+                logger.warning("could not look the webhook up for a jump link: %s", error)
+                return None
+            if not found.get("guild_id") or not found.get("channel_id"):
+                return None
+            _webhook_places[key] = (str(found["guild_id"]), str(found["channel_id"]))
+        guild, channel = _webhook_places[key]
+        return JUMP_URL.format(guild=guild, channel=channel, message=message_id)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        message: dict[str, Any] | None,
+        fallback: dict[str, Any] | None,
+        until: float | None,
+        max_retry_after: float | None,
+        files: Sequence[File] = (),
+    ) -> dict[str, Any] | None:
         import requests
 
         session = self._session or _shared_session()
         deadline = self._clock() + self._deadline_seconds
+        if until is not None:
+            deadline = min(deadline, until)
         body = message
         failures = 0
         while True:
             try:
-                response = send(session, "POST", self._url, body, files if body is message else (), self._timeout)
+                # The fallback is plain text: it carries no files.
+                response = send(session, method, url, body, files if body is message else (), self._timeout)
             except requests.RequestException as error:
                 # The exception's text holds the webhook URL, which is a secret: log its type only.
                 problem, wait = f"network error ({type(error).__name__})", self._backoff(failures + 1)
             else:
                 status = response.status_code
                 if 200 <= status < 300:
-                    logger.info("alert delivered to Discord (HTTP %d, after %d failed attempts)", status, failures)
-                    return
+                    logger.info("%s (HTTP %d, after %d failed attempts)", _DONE.get(method, method), status, failures)
+                    return _json_object(response)
                 problem = f"HTTP {status}: {_excerpt(response)}"
                 if status == 429:
                     wait = _retry_after(response)
-                    if wait > self._max_retry_after:
+                    if max_retry_after is not None and wait > max_retry_after:
                         raise DeliveryError(f"Discord rate limit asks for {wait:.1f} s, more than we wait: {problem}")
                 elif status >= 500:
                     wait = self._backoff(failures + 1)
@@ -234,20 +336,36 @@ class Webhook:
                     logger.error("Discord refused the alert (%s); sending the plain fallback", problem)
                     body = fallback
                     continue
+                elif status == 404 and _error_code(response) == UNKNOWN_MESSAGE and method != "POST":
+                    raise MessageGone(f"Discord has no such message: {problem}")
                 else:
-                    # 404: the webhook was deleted; other 4xx will not get better by retrying.
+                    # 404 (code 10015): the webhook was deleted; other 4xx will not get better by retrying.
                     raise DeliveryError(f"Discord refused the alert: {problem}")
             failures += 1
-            logger.warning("alert delivery attempt %d failed: %s", failures, problem)
+            logger.warning("%s attempt %d failed: %s", _ATTEMPT.get(method, method), failures, problem)
             if failures >= self._max_attempts or self._clock() + wait + self._timeout[1] > deadline:
                 raise DeliveryError(f"alert not delivered after {failures} attempts: {problem}")
             self._sleep(wait)
+
+    def _webhook_url(self) -> str:
+        parts = urllib.parse.urlsplit(self._url)
+        return urllib.parse.urlunsplit(parts._replace(query=_query_without_wait(parts.query)))
+
+    def _message_url(self, message_id: str) -> str:
+        # The same query (a thread_id, say) as the webhook's own, so edits reach a thread's messages.
+        parts = urllib.parse.urlsplit(self._url)
+        path = f"{parts.path.rstrip('/')}/messages/{urllib.parse.quote(message_id, safe='')}"
+        return urllib.parse.urlunsplit(parts._replace(path=path, query=_query_without_wait(parts.query)))
 
     def _backoff(self, attempt: int) -> float:
         return self._backoff_seconds * 2 ** (attempt - 1)
 
 
+# The log lines of a post are documented (README, "Reliability"): kept as they were.
+_DONE = {"POST": "alert delivered to Discord", "PATCH": "Discord message edited", "DELETE": "Discord message deleted"}
+_ATTEMPT = {"POST": "alert delivery", "PATCH": "Discord edit", "DELETE": "Discord delete", "GET": "Discord look-up"}
 _session: Any = None
+_webhook_places: dict[str, tuple[str, str]] = {}  # webhook URL: (guild id, channel id), once a process
 
 
 def _shared_session() -> Any:
@@ -266,6 +384,24 @@ def _with_wait(url: str) -> str:
     query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True) if k != "wait"]
     query.append(("wait", "true"))
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def _query_without_wait(query: str) -> str:
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    return urllib.parse.urlencode([(k, v) for k, v in pairs if k != "wait"])
+
+
+def _json_object(response: Any) -> dict[str, Any] | None:
+    try:
+        answer = response.json()
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def _error_code(response: Any) -> int | None:
+    answer = _json_object(response) or {}
+    return answer.get("code") if isinstance(answer.get("code"), int) else None
 
 
 def _retry_after(response: Any) -> float:

@@ -1,12 +1,23 @@
-"""The alert forwarder: every SNS record on the alert topic becomes one Discord message."""
+"""The alert forwarder: SNS records on the alert topic become Discord messages, exactly once.
+
+A CloudWatch alarm's transitions become one message per incident, edited as the alarm changes
+(``incidents``), with the state in DynamoDB (``alert_store``); anything else is one post per SNS
+message. Every SNS message is claimed first, so a redelivery changes nothing. When the state store
+cannot be reached the alert is posted anyway, as a new message: the bookkeeping never costs an alert.
+"""
 
 import logging
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from chalicelib import alerts, discord, settings
+from chalicelib import alerts, discord, incidents, settings
+from chalicelib.alert_store import AlertStore, Claim, StoreUnavailable
 
 logger = logging.getLogger(__name__)
+
+LAMBDA_TIMEOUT_SECONDS = 90.0  # .chalice/config.json, for a context that cannot say
+LOCK_MARGIN_SECONDS = 1.0  # for clocks of different Lambda hosts
 
 _webhook_url_from_ssm: dict[str, str] = {}
 
@@ -35,8 +46,29 @@ def forget_cached_url() -> None:
     _webhook_url_from_ssm.clear()
 
 
-def forward(records: Iterable[dict[str, Any]], post: Callable[[dict[str, Any], dict[str, Any]], None]) -> int:
-    """Post one message per SNS record; an undeliverable one raises, so Lambda retries the event."""
+def state_store(client: Callable[[], Any]) -> AlertStore | None:
+    """The alert state store, or None (every alert posted as a new message) when ALERT_STATE_TABLE is unset."""
+    table = settings.alert_state_table()
+    return AlertStore(client(), table) if table else None
+
+
+def lock_seconds(context: Any) -> float:
+    """How long this invocation's claims last: until it has certainly ended, as Powertools does."""
+    try:
+        remaining = context.get_remaining_time_in_millis() / 1000
+    except (AttributeError, TypeError):
+        remaining = LAMBDA_TIMEOUT_SECONDS
+    return max(remaining, 0.0) + LOCK_MARGIN_SECONDS
+
+
+def forward(
+    records: Iterable[dict[str, Any]],
+    webhook: discord.Webhook,
+    store: AlertStore | None,
+    lock_for: float = LAMBDA_TIMEOUT_SECONDS + LOCK_MARGIN_SECONDS,
+) -> int:
+    """Deliver every SNS record; one that cannot be delivered raises, so Lambda retries the event."""
+    flap_window_ms = settings.alert_flap_window_seconds() * 1000
     count = 0
     for record in records:
         notification = record.get("Sns") or {}
@@ -44,13 +76,205 @@ def forward(records: Iterable[dict[str, Any]], post: Callable[[dict[str, Any], d
         if not isinstance(message, str):
             message = "" if message is None else str(message)
         subject = notification.get("Subject") or None
-        try:
-            alert = alerts.parse_message(message, subject)
-        except (AttributeError, KeyError, TypeError, ValueError, RecursionError):
-            # A message shaped in a way the formatter never saw must still reach the maintainers.
-            logger.exception("could not format the alert; forwarding it as plain text")
-            alert = alerts.plain_alert(message, subject)
-        logger.info("forwarding alert %r (message id %s)", alert.title[:200], notification.get("MessageId"))
-        post(discord.payload(alert), discord.fallback_payload(alert))
+        message_id = str(notification.get("MessageId") or "") or f"unnamed-{uuid.uuid4()}"
+        alert = _alert(message, subject)
+        transition = incidents.transition_of(message, notification.get("Timestamp"))
+        logger.info("forwarding alert %r (message id %s)", alert.title[:200], message_id)
+        run = _Run(webhook, store, webhook.deadline(), lock_for, flap_window_ms, f"{message_id}/{uuid.uuid4().hex}")
+        if store is None:
+            run.without_state(alert, transition, "ALERT_STATE_TABLE is not set")
+        else:
+            run.deliver(message_id, alert, transition)
         count += 1
     return count
+
+
+def _alert(message: str, subject: str | None) -> alerts.Alert:
+    try:
+        return alerts.parse_message(message, subject)
+    except (AttributeError, KeyError, TypeError, ValueError, RecursionError):
+        # A message shaped in a way the formatter never saw must still reach the maintainers.
+        logger.exception("could not format the alert; forwarding it as plain text")
+        return alerts.plain_alert(message, subject)
+
+
+class _NoState(Exception):
+    """The store failed before anything reached Discord: post without state instead."""
+
+
+class _Run:
+    """One SNS record's delivery: its claim, the alarm's lock, and the Discord work, in that order."""
+
+    def __init__(
+        self,
+        webhook: discord.Webhook,
+        store: AlertStore | None,
+        until: float,
+        lock_for: float,
+        flap_window_ms: float,
+        owner: str,
+    ) -> None:
+        self.webhook = webhook
+        self.store = store
+        self.until = until  # one Discord deadline for everything this record sends
+        self.lock_for = lock_for
+        self.flap_window_ms = flap_window_ms
+        self.owner = owner
+
+    def deliver(self, message_id: str, alert: alerts.Alert, transition: incidents.Transition | None) -> None:
+        assert self.store is not None  # noqa: S101 (forward checked)
+        try:
+            claim = self.store.claim_delivery(message_id, self.owner, self.lock_for)
+        except StoreUnavailable as error:
+            self.without_state(alert, transition, str(error))
+            return
+        if claim is None:
+            logger.info("SNS message %s was delivered already: nothing to do", message_id)
+            return
+        try:
+            if transition is None:
+                self.post_once(claim, alert)
+            else:
+                self.apply(transition)
+        except _NoState as error:
+            self.store.abandon_delivery(claim)
+            self.without_state(alert, transition, str(error.__cause__ or error))
+            return
+        except Exception:
+            self.store.abandon_delivery(claim)
+            raise
+        try:
+            self.store.finish_delivery(claim)
+        except StoreUnavailable as error:
+            # Delivered; only the record of it is missing, and a redelivery finds the alarm's state.
+            logger.error("SNS message %s delivered but not marked done: %s", message_id, error)
+
+    def without_state(self, alert: alerts.Alert, transition: incidents.Transition | None, reason: str) -> None:
+        logger.error("alert state unavailable (%s): posting without state", reason)
+        message, fallback = discord.payload(alert), discord.fallback_payload(alert)
+        if transition is not None and transition.new != incidents.ALARM:
+            message, fallback = discord.quiet(message), discord.quiet(fallback)  # never pings, state or not
+        self.webhook.post(message, fallback, until=self.until)
+
+    def post_once(self, claim: Claim, alert: alerts.Alert) -> None:
+        """Not an alarm: one post, as the old forwarder did, but never twice for one SNS message."""
+        assert self.store is not None  # noqa: S101
+        if claim.posted:
+            logger.info("posted as Discord message %s by an earlier attempt", claim.posted)
+            return
+        answer = self.webhook.post(discord.payload(alert), discord.fallback_payload(alert), until=self.until)
+        posted = (answer or {}).get("id")
+        if posted:
+            try:
+                self.store.record_post(claim, str(posted))
+            except StoreUnavailable as error:
+                logger.error("posted Discord message %s but could not record it: %s", posted, error)
+
+    def apply(self, transition: incidents.Transition) -> None:
+        assert self.store is not None  # noqa: S101
+        store, arn = self.store, transition.arn
+        try:
+            state = store.lock_alarm(arn, self.owner, self.lock_for)
+        except StoreUnavailable as error:
+            raise _NoState(str(error)) from error
+        try:
+            if state.owed:
+                logger.warning("%s: finishing the Discord work an earlier invocation left", transition.name)
+                self.perform(arn, state, release=False)
+            try:
+                outcome = incidents.apply(state, transition, self.flap_window_ms)
+            except Exception as error:  # a bug in the bookkeeping must not cost the alert
+                logger.exception("%s: the transition could not be applied", transition.name)
+                raise _NoState(f"{type(error).__name__} applying the transition") from error
+            logger.info("%s: %s → %s: %s", transition.name, transition.old, transition.new, outcome)
+            if outcome in ("duplicate", "conflict"):
+                store.unlock_alarm(arn, self.owner)
+                return
+            try:
+                # Written before anything is sent: whoever holds the alarm next finishes the work.
+                # Saved even with nothing to send: a transition in no incident yet may join one later.
+                store.save_alarm(arn, self.owner, state, release=not state.owed)
+            except StoreUnavailable as error:
+                raise _NoState(str(error)) from error
+            if not state.owed:
+                return
+            self.perform(arn, state, release=True)
+        except Exception:
+            store.unlock_alarm(arn, self.owner)
+            raise
+
+    def perform(self, arn: str, state: incidents.AlarmState, *, release: bool) -> None:
+        """Do the owed Discord work in order; every post is saved before the next step can fail."""
+        assert self.store is not None  # noqa: S101
+        while state.owed:
+            work = state.owed[0]
+            posted, more = self._do(work, state)
+            state.owed[:1] = more
+            if posted and state.owed:
+                self.store.save_alarm(arn, self.owner, state, release=False)
+        self.store.save_alarm(arn, self.owner, state, release=release)
+
+    def _do(self, work: dict[str, Any], state: incidents.AlarmState) -> tuple[bool, list[dict[str, Any]]]:
+        """One piece of work: whether it posted (and so must be saved at once), and what it leaves."""
+        kind = work["do"]
+        if kind == "quiet":
+            alert = _alert(work["message"], None)
+            message, fallback = discord.payload(alert), discord.fallback_payload(alert)
+            self.webhook.post(discord.quiet(message), discord.quiet(fallback), until=self.until)
+            return True, []
+        if kind == "delete":
+            try:
+                self.webhook.delete(work["id"], until=self.until)
+            except discord.DeliveryError as error:
+                # Tidying only: never worth failing the alert for.
+                logger.warning("could not delete the earlier follow-up %s: %s", work["id"], error)
+            return False, []
+        record = state.record(work["record"])
+        incident = state.incident_of(record, self.flap_window_ms) if record else None
+        if record is None or incident is None:
+            logger.warning("owed %s for an incident no longer kept; skipped", kind)
+            return False, []
+        message = state.message_for(incident.last)
+        if kind == "merged":
+            into = state.record(work["into"])
+            jump = self._jump(into.message_id if into else None)
+            state.records.remove(record)
+            if record.message_id:
+                note = discord.text_message(incidents.merged_text(incidents.alarm_name(message), jump))
+                self._edit_if_there(record.message_id, note)
+            return False, []
+        if kind == "incident":
+            alert = incidents.incident_alert(incident, message)
+            payload, fallback = discord.payload(alert), discord.fallback_payload(alert)
+            ping = bool(work.get("ping"))
+            if record.message_id:
+                try:
+                    self.webhook.edit(record.message_id, payload, fallback, until=self.until)
+                    return False, []
+                except discord.MessageGone:
+                    logger.warning("incident message %s was deleted; posting a new one", record.message_id)
+                    ping = False  # the incident was announced already
+            if not ping:
+                payload, fallback = discord.quiet(payload), discord.quiet(fallback)
+            record.message_id = _id_of(self.webhook.post(payload, fallback, until=self.until))
+            return True, []
+        # The recovery's follow-up: edits notify nobody, so this quiet post is the sign it is over.
+        text = incidents.follow_up_text(incident, incidents.alarm_name(message), self._jump(record.message_id))
+        answer = self.webhook.post(discord.quiet(discord.text_message(text)), until=self.until)
+        previous, record.follow_up_id = record.follow_up_id, _id_of(answer)
+        # One follow-up per incident in the channel: a flap's next recovery replaces the last one.
+        return True, [{"do": "delete", "id": previous}] if previous else []
+
+    def _jump(self, message_id: str | None) -> str | None:
+        return self.webhook.jump_url(message_id, until=self.until) if message_id else None
+
+    def _edit_if_there(self, message_id: str, message: dict[str, Any]) -> None:
+        try:
+            self.webhook.edit(message_id, message, until=self.until)
+        except discord.MessageGone:
+            logger.info("message %s was deleted; nothing to update", message_id)
+
+
+def _id_of(answer: dict[str, Any] | None) -> str | None:
+    found = (answer or {}).get("id")
+    return str(found) if found else None

@@ -9,6 +9,8 @@ import os
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_FLAP_WINDOW_MINUTES = 30.0
+
 # Event sources: production's names, the defaults of stats_queue_name() and alert_topic_name().
 STATS_QUEUE_NAME = "CompilerExplorerStats"
 ALERT_TOPIC_NAME = "CompilerExplorerAlert"
@@ -52,3 +54,24 @@ def stats_queue_name() -> str:
 
 def alert_topic_name() -> str:
     return optional("ALERT_TOPIC_NAME", ALERT_TOPIC_NAME)
+
+
+def alert_state_table() -> str:
+    """The forwarder's state table; empty means no state: every alert is posted as a new message."""
+    return optional("ALERT_STATE_TABLE")
+
+
+def alert_flap_window_seconds() -> float:
+    """How long after a recovery an ALARM reopens the same incident (ALERT_FLAP_WINDOW_MINUTES, default 30)."""
+    text = optional("ALERT_FLAP_WINDOW_MINUTES", str(DEFAULT_FLAP_WINDOW_MINUTES))
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = -1.0
+    if not 0 <= minutes < 100_000:
+        # A mistyped window must not cost an alert: say so, and use the default.
+        logger.error(
+            "ALERT_FLAP_WINDOW_MINUTES=%r is not a number of minutes; using %g", text, DEFAULT_FLAP_WINDOW_MINUTES
+        )
+        minutes = DEFAULT_FLAP_WINDOW_MINUTES
+    return minutes * 60

@@ -1,15 +1,18 @@
 """A Discord webhook on loopback that behaves like Discord's, for the tests, the benchmark and `make local`.
 
 It keeps the channel's messages as Discord does: ``POST`` (``?wait=true`` answers the saved message
-with its id), ``GET``, ``PATCH`` and ``DELETE`` on ``/messages/{id}``; an unknown message is a 404 with
-code 10008, an unknown webhook a 404 with code 10015. Every message, and every message as an edit
-leaves it, is checked against Discord's limits (``discord_limits``): one over them is refused with
-Discord's 400 (code 50035) and changes nothing. JSON and ``multipart/form-data`` bodies
-(``payload_json`` plus ``files[n]``) are both understood. ``SUPPRESS_NOTIFICATIONS`` is kept in each
-message's ``flags``.
+with its id), ``GET``, ``PATCH`` and ``DELETE`` on ``/messages/{id}``, and ``GET`` on the webhook
+itself (its server and channel, for jump links); an unknown message is a 404 with code 10008, an
+unknown webhook a 404 with code 10015. Every message, and every message as an edit leaves it, is
+checked against Discord's limits (``discord_limits``): one over them is refused with Discord's 400
+(code 50035) and changes nothing. An edit replaces the whole embed list it sends, and Discord keeps
+no ``allowed_mentions``: an edit without them is checked as one that would ping. JSON and
+``multipart/form-data`` bodies (``payload_json`` plus ``files[n]``) are both understood.
+``SUPPRESS_NOTIFICATIONS`` is kept in each message's ``flags``.
 
-Faults are scripted: each request takes the next ``Reply`` of ``script``, if there is one, instead of
-Discord's answer (``Reply.edit_rate_limited`` is the 429 with code 30046 for edits of old messages).
+Faults are scripted: each request takes the first ``Reply`` of ``script`` meant for its method (a
+``Reply`` with no ``method`` is meant for any), if there is one, instead of Discord's answer
+(``Reply.edit_rate_limited`` is the 429 with code 30046 for edits of old messages).
 A scripted 2xx with no body is still handled as Discord would, so a slow success is ``Reply(delay=3)``.
 
 The same server shows the channel as Discord's client would, at ``/`` (``discord_page``).
@@ -36,6 +39,7 @@ from devkit.names import HOST
 WEBHOOK_ID = "1234567890"
 TOKEN = "local-webhook-token"  # noqa: S105 (the fake's own token, not a secret)
 CHANNEL_ID = "424242"
+GUILD_ID = "515151"
 SUPPRESS_NOTIFICATIONS = 1 << 12
 _MESSAGE_PATH = re.compile(r"^/api(?:/v\d+)?/webhooks/(?P<id>[^/]+)/(?P<token>[^/]+)(?:/messages/(?P<message>[^/]+))?$")
 # Fields a webhook message may carry, and so an edit may change.
@@ -44,18 +48,19 @@ _EDITABLE = ("content", "embeds", "allowed_mentions", "components", "attachments
 
 @dataclass
 class Reply:
-    """One scripted answer: status, JSON body, headers, and a delay first."""
+    """One scripted answer: status, JSON body, headers, a delay first, and the method it is for (None: any)."""
 
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    method: str | None = None
 
     @classmethod
     def edit_rate_limited(cls, retry_after: float) -> "Reply":
-        """Discord's answer to too many edits of messages older than an hour."""
+        """Discord's answer to too many edits of messages older than an hour (for the next PATCH)."""
         body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": False, "code": 30046}
-        return cls(429, body, {"Retry-After": str(int(retry_after + 0.999))})
+        return cls(429, body, {"Retry-After": str(int(retry_after + 0.999))}, method="PATCH")
 
 
 @dataclass
@@ -152,6 +157,11 @@ class DiscordFake:
         with self._lock:
             return [r for r in self.requests if r.method == "PATCH"]
 
+    @property
+    def deletes(self) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if r.method == "DELETE"]
+
     def channel(self) -> list[Message]:
         """The messages the channel shows now, oldest first."""
         with self._lock:
@@ -172,7 +182,9 @@ class DiscordFake:
             parse_error = None
         with self._lock:
             self.requests.append(request)
-            reply = self.script.pop(0) if self.script else None
+            reply = next((r for r in self.script if r.method in (None, method)), None)
+            if reply is not None:
+                self.script.remove(reply)
         if reply and reply.delay:
             time.sleep(reply.delay)
         if reply and not (200 <= reply.status < 300 and reply.body is None):
@@ -187,6 +199,8 @@ class DiscordFake:
         if not match or match["id"] != WEBHOOK_ID or match["token"] != TOKEN:
             return 404, {"message": "Unknown Webhook", "code": 10015}
         message_id = match["message"]
+        if request.method == "GET" and message_id is None:
+            return 200, _webhook_object()
         if request.method == "POST" and message_id is None:
             if parse_error:
                 return 400, {"message": f"Cannot send an empty message: {parse_error}", "code": 50006}
@@ -207,12 +221,15 @@ class DiscordFake:
             return 200, message.as_discord()
         if request.method == "DELETE":
             message.deleted = True
+            self._shown("deleted", message)
             return 204, None
         if request.method != "PATCH":
             return 405, {"message": "405: Method Not Allowed", "code": 0}
         if parse_error or not isinstance(request.payload, dict):
             return 400, {"message": parse_error or "the edit is not a JSON object", "code": 50035}
-        edited = {**message.payload, **{k: v for k, v in request.payload.items() if k in _EDITABLE}}
+        # Mentions are parsed anew on every edit: only the edit's own allowed_mentions count.
+        kept = {k: v for k, v in message.payload.items() if k != "allowed_mentions"}
+        edited = {**kept, **{k: v for k, v in request.payload.items() if k in _EDITABLE}}
         problems = discord_limits.problems(edited)
         if problems:
             return 400, _invalid_form(problems)
@@ -276,6 +293,18 @@ def _parse_body(content_type: str, body: bytes) -> tuple[Any, dict[str, bytes]]:
     if not body:
         return None, {}
     return json.loads(body), {}
+
+
+def _webhook_object() -> dict[str, Any]:
+    """What ``GET /webhooks/{id}/{token}`` answers: where the webhook posts."""
+    return {
+        "id": WEBHOOK_ID,
+        "type": 1,
+        "guild_id": GUILD_ID,
+        "channel_id": CHANNEL_ID,
+        "name": "alerts",
+        "token": TOKEN,
+    }
 
 
 def _invalid_form(problems: list[str]) -> dict[str, Any]:

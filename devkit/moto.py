@@ -16,6 +16,10 @@ One performance fix is applied to moto's SQS: moto 5.2.5 checks each received me
 retention by computing every queue attribute, three of which count all messages in the queue, so
 receiving slows down as the queue grows and a load test's backlog drains in minutes. The rule it
 checks is unchanged.
+
+One fidelity fix is applied to moto's DynamoDB: DynamoDB applies each conditional write atomically,
+but moto 5.2.5 checks the condition and then writes without a lock, so two concurrent requests can
+both pass one condition. Its writes are serialised, as the alert forwarder's locks rely on.
 """
 
 import argparse
@@ -48,6 +52,7 @@ def in_process() -> Iterator[str]:
     process on a free port; yields its endpoint."""
     from werkzeug.serving import make_server
 
+    atomic_dynamodb_writes()
     server = make_server(HOST, 0, application(), threaded=True, request_handler=_request_handler())
     thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
     thread.start()
@@ -152,6 +157,7 @@ def serve(port: int, count: bool) -> int:
     from werkzeug.serving import make_server
 
     _bounded_receive_cost()
+    atomic_dynamodb_writes()
     app = application(count)
     try:
         # What moto's ThreadedMotoServer does, minus its thread: a bind error must end this process.
@@ -182,6 +188,27 @@ def _bounded_receive_cost() -> None:
         return retention + message.sent_timestamp / 1000 > unix_time()
 
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+
+
+_DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+_dynamodb_lock = threading.RLock()
+
+
+def atomic_dynamodb_writes() -> None:
+    """Make each of moto's DynamoDB writes (condition check and write) one step, as in DynamoDB."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in _DYNAMODB_WRITES:
+        original = getattr(DynamoDBBackend, name, None)
+        if original is None or getattr(original, "_devkit_atomic", False):
+            continue
+
+        def serialised(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with _dynamodb_lock:
+                return _original(self, *args, **kwargs)
+
+        serialised._devkit_atomic = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, serialised)
 
 
 def main(argv: list[str] | None = None) -> int:

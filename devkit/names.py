@@ -13,6 +13,7 @@ FOREIGN_AWS_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKE
 STATS_QUEUE = settings.STATS_QUEUE_NAME
 ALERT_TOPIC = settings.ALERT_TOPIC_NAME
 BUILD_TABLE = "compiler-builds"
+ALERT_STATE_TABLE = "compiler-explorer-alerts"
 ARCHIVE_BUCKET = "compiler-explorer-logs"
 WEBHOOK_PARAMETER = "/admin/discord_webhook_url"
 STATS_QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{STATS_QUEUE}"

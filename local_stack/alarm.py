@@ -1,11 +1,16 @@
 """Publish a sample CloudWatch alarm to the alert topic in the emulator.
 
-``python -m local_stack.alarm [--endpoint-url URL] [--state ALARM|OK] [--save-graph PATH]``: the
-message is what CloudWatch publishes for production's ``SiteTooSlow`` alarm, so the forwarder
-formats it as it would a real one. First the metric it watches gets its datapoints up to now
-(``local_stack.seed.response_times``): a slowdown over the threshold for ALARM, back to normal
-for OK, so the emulator's GetMetricWidgetImage draws what led to the change. ``--save-graph``
-also writes that graph, as ``chalicelib.graphs`` asks for it, to a PNG file.
+``python -m local_stack.alarm [--endpoint-url URL] [--state ALARM|OK|INSUFFICIENT_DATA] [--save-graph PATH]``:
+the message is what CloudWatch publishes for production's ``SiteTooSlow`` alarm, so the forwarder
+handles it as it would a real one. The alarm itself lives in the emulator's CloudWatch, so each
+run is a transition from the state the last one left (``OldStateValue``), later than the last
+(``StateChangeTime``); asking for the state it is already in publishes nothing, as CloudWatch
+publishes only changes. Try ALARM, OK, ALARM: one message, edited, and one quiet follow-up.
+
+First the metric it watches gets its datapoints up to now (``local_stack.seed.response_times``):
+a slowdown over the threshold for ALARM, back to normal otherwise, so the emulator's
+GetMetricWidgetImage draws what led to the change. ``--save-graph`` also writes that graph, as
+``chalicelib.graphs`` asks for it, to a PNG file.
 """
 
 import argparse
@@ -23,10 +28,11 @@ from local_stack import seed
 
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{settings.ALERT_TOPIC_NAME}"
 SLOWDOWN = timedelta(minutes=6)  # how long the site has been slow when the ALARM is published
+NAME = "SiteTooSlow"
 
 
-def site_too_slow(state: str, now: datetime) -> dict[str, Any]:
-    """The SiteTooSlow alarm (p90 of the load balancer's response time) entering ``state``."""
+def site_too_slow(state: str, now: datetime, old: str | None = None) -> dict[str, Any]:
+    """The SiteTooSlow alarm (p90 of the load balancer's response time) entering ``state`` from ``old``."""
     crossed = state == "ALARM"
     return {
         "AlarmName": "SiteTooSlow",
@@ -41,7 +47,7 @@ def site_too_slow(state: str, now: datetime) -> dict[str, Any]:
         "StateChangeTime": now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000",
         "Region": "US East (N. Virginia)",
         "AlarmArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT_ID}:alarm:SiteTooSlow",
-        "OldStateValue": "OK" if crossed else "ALARM",
+        "OldStateValue": old or ("OK" if crossed else "ALARM"),
         "OKActions": [],
         "AlarmActions": [TOPIC_ARN],
         "InsufficientDataActions": [],
@@ -63,6 +69,28 @@ def site_too_slow(state: str, now: datetime) -> dict[str, Any]:
     }
 
 
+def current_state(cloudwatch: Any) -> tuple[str, datetime | None]:
+    """SiteTooSlow's state in the emulator's CloudWatch (created, in OK, the first time) and when it began."""
+    found = cloudwatch.describe_alarms(AlarmNames=[NAME])["MetricAlarms"]
+    if not found:
+        cloudwatch.put_metric_alarm(
+            AlarmName=NAME,
+            Namespace="AWS/ApplicationELB",
+            MetricName="TargetResponseTime",
+            ExtendedStatistic="p90",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=2.0,
+            ComparisonOperator="GreaterThanThreshold",
+            AlarmActions=[TOPIC_ARN],
+            OKActions=[TOPIC_ARN],
+        )
+        return "OK", None
+    alarm = found[0]
+    published = json.loads(alarm.get("StateReasonData") or "{}").get("StateChangeTime")
+    return alarm["StateValue"], datetime.fromisoformat(published) if published else None
+
+
 def main(argv: list[str] | None = None) -> int:
     default_endpoint = os.environ.get("AWS_ENDPOINT_URL") or f"http://{HOST}:{os.environ.get('AWS_PORT') or 5000}"
     parser = argparse.ArgumentParser(prog="python -m local_stack.alarm", description=__doc__.splitlines()[0])
@@ -71,17 +99,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-graph", type=Path, metavar="PATH", help="also write the alarm's graph to this PNG")
     args = parser.parse_args(argv)
 
-    now = datetime.now(UTC)
     cloudwatch: Any = names.client("cloudwatch", args.endpoint_url)
+    old, since = current_state(cloudwatch)
+    if old == args.state:
+        print(f"{NAME} is already {old}: CloudWatch publishes only changes of state, so nothing was published")
+        return 0
+    now = datetime.now(UTC)
+    if since is not None and now <= since:
+        now = since + timedelta(milliseconds=1)  # a transition is always later than the one before
     seed_datapoints(cloudwatch, args.state, now)
+    alarm = site_too_slow(args.state, now, old)
     sns: Any = names.client("sns", args.endpoint_url)
-    alarm = site_too_slow(args.state, now)
     response = sns.publish(
         TopicArn=TOPIC_ARN,
-        Subject=f'{args.state}: "SiteTooSlow" in US East (N. Virginia)',
+        Subject=f'{args.state}: "{NAME}" in US East (N. Virginia)',
         Message=json.dumps(alarm),
     )
-    print(f"published {args.state} for SiteTooSlow to {TOPIC_ARN} (message id {response['MessageId']})")
+    cloudwatch.set_alarm_state(
+        AlarmName=NAME,
+        StateValue=args.state,
+        StateReason=alarm["NewStateReason"],
+        StateReasonData=json.dumps({"StateChangeTime": now.isoformat()}),
+    )
+    print(f"published {old} → {args.state} for {NAME} to {TOPIC_ARN} (message id {response['MessageId']})")
     if args.save_graph:
         image = graphs.render(lambda region: cloudwatch, alarm, now=now)
         if image is None:

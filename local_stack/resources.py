@@ -15,7 +15,7 @@ from chalice import Chalice
 from chalice.app import SNSEventConfig, SQSEventConfig
 
 from chalicelib import settings
-from devkit.names import ARCHIVE_BUCKET, BUILD_TABLE, WEBHOOK_PARAMETER
+from devkit.names import ALERT_STATE_TABLE, ARCHIVE_BUCKET, BUILD_TABLE, WEBHOOK_PARAMETER
 from devkit.sqs import queue_arn
 from local_stack.options import Options
 
@@ -38,10 +38,11 @@ class Resources:
     queue_urls: dict[str, str] = field(default_factory=dict)  # every queue by name, delivery queues too
     table: str = BUILD_TABLE
     bucket: str = ARCHIVE_BUCKET
+    alert_state_table: str = ALERT_STATE_TABLE
 
 
 def provision(client: Any, app: Chalice, options: Options, webhook_url: str) -> Resources:
-    """Create queues, table, bucket, topics with their delivery queues, and the webhook parameter."""
+    """Create queues, tables, bucket, topics with their delivery queues, and the webhook parameter."""
     sqs, sns = client("sqs"), client("sns")
     visibility = {"VisibilityTimeout": str(options.visibility_timeout)}
     queue_urls: dict[str, str] = {}
@@ -62,10 +63,17 @@ def provision(client: Any, app: Chalice, options: Options, webhook_url: str) -> 
             queue_urls[name], queue_urls[f"{name}-failed"] = url, failed_url
 
     create_build_table(client("dynamodb"))
+    create_alert_state_table(client("dynamodb"))
     client("s3").create_bucket(Bucket=ARCHIVE_BUCKET)
     # Production keeps the webhook URL in SSM; the forwarder reads it from there here too.
     client("ssm").put_parameter(Name=WEBHOOK_PARAMETER, Value=webhook_url, Type="SecureString", Overwrite=True)
-    logger.info("created %s, table %s, bucket %s", ", ".join(sorted(queue_urls)), BUILD_TABLE, ARCHIVE_BUCKET)
+    logger.info(
+        "created %s, tables %s and %s, bucket %s",
+        ", ".join(sorted(queue_urls)),
+        BUILD_TABLE,
+        ALERT_STATE_TABLE,
+        ARCHIVE_BUCKET,
+    )
     return Resources(
         stats_queue_url=queue_urls[settings.STATS_QUEUE_NAME],
         alert_topic_arn=topic_arns[settings.ALERT_TOPIC_NAME],
@@ -86,4 +94,17 @@ def create_build_table(dynamodb: Any, name: str = BUILD_TABLE) -> None:
             {"AttributeName": "timestamp", "AttributeType": "S"},
         ],
         BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def create_alert_state_table(dynamodb: Any, name: str = ALERT_STATE_TABLE) -> None:
+    """The forwarder's state table as resources/stateful.yaml declares it: on demand, key pk, TTL expires_at."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
     )

@@ -376,7 +376,15 @@ def _names(items: list[dict[str, Any]]) -> set[str]:
 
 
 def _print_message(what: str, message: Message, relayed: bool = False) -> None:
-    shown = json.dumps(message.payload, indent=2, ensure_ascii=False)
+    # What a Discord user would notice: a post pings, a quiet post is only a badge, an edit is silent.
+    how = {
+        "posted": f"POSTED message {message.id}, which pings",
+        "edited": f"EDITED message {message.id} in place, which notifies nobody",
+        "deleted": f"DELETED message {message.id}",
+    }.get(what, f"{what} message {message.id}")
+    if what == "posted" and message.quiet:
+        how = f"POSTED message {message.id} quietly (SUPPRESS_NOTIFICATIONS: a badge, no notification)"
+    shown = "" if what == "deleted" else ":\n" + json.dumps(message.payload, indent=2, ensure_ascii=False)
     files = "".join(f"\nattached: {name} ({len(data)} bytes)" for name, data in message.files.items())
-    sent = "also sent to WEBHOOK_URL" if relayed else "not sent: WEBHOOK_URL is not set"
-    discord_logger.info("Discord message %s (%s):\n%s%s", what, sent, shown, files)
+    sent = "also sent to WEBHOOK_URL" if relayed else "printed, not sent: WEBHOOK_URL is not set"
+    discord_logger.info("Discord: %s; %s%s%s", how, sent, shown, files)

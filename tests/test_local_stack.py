@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from devkit import archive, moto, names, net
-from devkit.discord_fake import DiscordFake
+from devkit.discord_fake import DiscordFake, Message
 from devkit.names import ARCHIVE_BUCKET as BUCKET
 from devkit.net import eventually
 from local_stack import launcher
@@ -111,6 +111,53 @@ def test_published_alarm_reaches_the_webhook_as_a_discord_message(
     assert embed["url"].endswith(f"alarm/{alarm['AlarmName']}")
 
 
+def test_an_alarm_its_recovery_and_a_flap_are_one_edited_message_and_one_quiet_follow_up(
+    stack: launcher.StackProcess, stack_webhook: DiscordFake
+) -> None:
+    already = set(stack_webhook.messages)
+    printed = []
+    for state in ("ALARM", "OK", "ALARM"):  # the commands the banner prints, as a developer runs them
+        run = subprocess.run(
+            [sys.executable, "-m", "local_stack.alarm", "--endpoint-url", stack.aws_endpoint, "--state", state],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        printed.append(run.stdout)
+
+    def shown() -> list[Message]:
+        new = [m for m in stack_webhook.channel() if m.id not in already]
+        return new if len(new) == 2 and len(new[0].versions) == 2 else []
+
+    incident, follow_up = eventually(shown, ARCHIVE_TIMEOUT, "the incident edited twice and its follow-up")
+    assert not incident.quiet and follow_up.quiet
+    embed = incident.payload["embeds"][0]
+    assert embed["title"] == "SiteTooSlow: ALARM" and "flapped 1 time" in embed["description"]
+    assert [line.split("` ", 1)[1] for line in embed["description"].splitlines() if line.startswith("`")] == [
+        "OK → ALARM",
+        "ALARM → OK",
+        "OK → ALARM",
+    ]
+    assert incident.id in follow_up.payload["content"]
+    # Each run is a transition from the state the last one left, and a later one.
+    assert [line.split(" for ", 1)[0] for line in printed] == [
+        "published OK → ALARM",
+        "published ALARM → OK",
+        "published OK → ALARM",
+    ]
+    assert (
+        "already ALARM"
+        in subprocess.run(
+            [sys.executable, "-m", "local_stack.alarm", "--endpoint-url", stack.aws_endpoint],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+    )
+
+
 def test_failed_batch_comes_back_and_is_archived(stack: launcher.StackProcess) -> None:
     s3, sqs = stack.client("s3"), stack.client("sqs")
     queue_url = sqs.get_queue_url(QueueName=names.STATS_QUEUE)["QueueUrl"]
@@ -191,7 +238,8 @@ def test_sigterm_flushes_the_queue_into_the_archive_and_exits_0(tmp_path: Path) 
             capture_output=True,
             timeout=60,
         )
-        stack.wait_for_line(r'"title": "CloudWatch Alert - SiteTooSlow!"', ARCHIVE_TIMEOUT)
+        stack.wait_for_line(r"\[discord\] Discord: POSTED message \d+, which pings", ARCHIVE_TIMEOUT)
+        stack.wait_for_line(r'"title": "SiteTooSlow: ALARM"', ARCHIVE_TIMEOUT)
         emulator_pid, runtime_pid = _emulator_pid(stack), stack.runtime_pid
     finally:
         code = stack.stop(signal.SIGTERM, timeout=STOP_SECONDS)

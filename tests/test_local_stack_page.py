@@ -72,9 +72,11 @@ def test_an_alarm_shows_on_the_page_and_still_reaches_the_real_webhook(
     stack: launcher.StackProcess, stack_webhook: DiscordFake
 ) -> None:
     name = f"PageCheck{uuid.uuid4().hex[:8]}"
-    alarm = {**json.loads((ROOT / "tests" / "events" / "threshold-alarm.json").read_text()), "AlarmName": name}
+    sample = json.loads((ROOT / "tests" / "events" / "threshold-alarm.json").read_text())
+    # An alarm of its own (incidents are kept by AlarmArn): the shared stack has seen the sample already.
+    alarm = {**sample, "AlarmName": name, "AlarmArn": sample["AlarmArn"].rsplit(":", 1)[0] + f":{name}"}
     stack.client("sns").publish(TopicArn=names.ALERT_TOPIC_ARN, Subject=f'ALARM: "{name}"', Message=json.dumps(alarm))
-    title = f"CloudWatch Alert - {name}!"
+    title = f"{name}: ALARM"  # an incident message's title: the alarm and its state
 
     def titled(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [p for p in payloads if any(e.get("title") == title for e in p.get("embeds", []))]

@@ -60,6 +60,7 @@ def test_the_forwarder_subscribes_to_the_alert_topic(resources: dict[str, Any]) 
     assert function["Environment"]["Variables"] == {
         "AWS_EMF_ENVIRONMENT": "Lambda",
         "WEBHOOK_URL_PARAMETER": "/admin/discord_webhook_url",
+        "ALERT_STATE_TABLE": "compiler-explorer-alerts",
     }
 
 
@@ -74,7 +75,8 @@ def test_the_api_reads_productions_table_and_queue(resources: dict[str, Any]) ->
 
 # Production's resource names: in dev's stack each may appear only as the start of a -dev name.
 PRODUCTION_NAME = re.compile(
-    r"CompilerExplorerStats|CompilerExplorerAlert|compiler-builds|compiler-explorer-logs|discord_webhook_url"
+    r"CompilerExplorerStats|CompilerExplorerAlert|compiler-builds|compiler-explorer-logs|compiler-explorer-alerts"
+    r"|discord_webhook_url"
 )
 
 

@@ -65,6 +65,24 @@ def test_the_names_are_productions(stateful: dict[str, Any]) -> None:
     assert stateful["StatsQueue"]["Properties"]["MaximumMessageSize"] == 1024
 
 
+def test_the_alert_state_table_is_on_demand_expires_by_ttl_and_is_the_one_every_forwarder_names(
+    stateful: dict[str, Any],
+) -> None:
+    table = stateful["AlertStateTable"]["Properties"]
+    assert table["TableName"] == "compiler-explorer-alerts"
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    # Delivery records live a day and closed incidents a week: DynamoDB deletes them, not us.
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    stages = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]
+    dev = template.for_stage(yaml.safe_load(template.STATEFUL.read_text()), "dev")["Resources"]
+    # Each stage's forwarder names the table its own stack creates.
+    for name, created in (("prod", table), ("dev", dev["AlertStateTable"]["Properties"])):
+        forwarder = stages[name]["lambda_functions"]["forward_alert"]["environment_variables"]
+        assert forwarder["ALERT_STATE_TABLE"] == created["TableName"], name
+    assert stages["local"]["environment_variables"]["ALERT_STATE_TABLE"] == table["TableName"]
+
+
 def test_messages_outlive_the_batching_window_and_every_retry(stateful: dict[str, Any]) -> None:
     queue = stateful["StatsQueue"]["Properties"]
     window = archiver_source().maximum_batching_window_in_seconds
@@ -135,7 +153,7 @@ def test_an_operator_is_told_when_messages_pile_up_or_fail(merged: tuple[Path, d
 # What production has, by name (production.md); every other stage's names are these, suffixed.
 PRODUCTION_NAMES = {
     "queues": ["CompilerExplorerAlert-failed", "CompilerExplorerStats", "CompilerExplorerStats-dead-letter"],
-    "tables": ["compiler-builds"],
+    "tables": ["compiler-builds", "compiler-explorer-alerts"],
     "buckets": ["compiler-explorer-logs"],
     "topics": ["CompilerExplorerAlert"],
     "alarms": [
@@ -150,7 +168,7 @@ DEV_NAMES = {
         "CompilerExplorerStats-dev",
         "CompilerExplorerStats-dev-dead-letter",
     ],
-    "tables": ["compiler-builds-dev"],
+    "tables": ["compiler-builds-dev", "compiler-explorer-alerts-dev"],
     "buckets": ["compiler-explorer-logs-dev"],
     "topics": ["CompilerExplorerAlert-dev"],
     "alarms": [

@@ -19,6 +19,9 @@ CHALICE = ROOT / ".chalice"
 ACCOUNT, REGION = "052730242331", "us-east-1"
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{settings.STATS_QUEUE_NAME}"
 TABLE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/compiler-builds"
+ALERT_STATE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/compiler-explorer-alerts"
+ALERT_STATE_ACTIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem")
+DEV_ALERT_STATE_ARN = f"{ALERT_STATE_ARN}-dev"
 ARCHIVE_ARN = "arn:aws:s3:::compiler-explorer-logs/stats/*"
 WEBHOOK_PARAMETER_ARN = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/admin/discord_webhook_url"
 ALERT_FAILED_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{settings.ALERT_TOPIC_NAME}-failed"
@@ -42,10 +45,12 @@ EXPECTED_GRANTS = {
         ("sqs:GetQueueAttributes", QUEUE_ARN),
     },
     # Lambda's on-failure destination sends an undeliverable alert with the function's own role.
+    # The alert state: exactly the four item calls chalicelib/alert_store.py makes, on its one table.
     "policy-forwarder.json": {
         ("ssm:GetParameter", WEBHOOK_PARAMETER_ARN),
         ("sqs:SendMessage", ALERT_FAILED_ARN),
         GRAPH_GRANT,
+        *((f"dynamodb:{action}", ALERT_STATE_ARN) for action in ALERT_STATE_ACTIONS),
     },
     "policy-api-dev.json": {("sqs:SendMessage", DEV_QUEUE_ARN), ("dynamodb:Query", DEV_TABLE_ARN)},
     "policy-archiver-dev.json": {
@@ -58,6 +63,7 @@ EXPECTED_GRANTS = {
         ("ssm:GetParameter", DEV_WEBHOOK_PARAMETER_ARN),
         ("sqs:SendMessage", DEV_ALERT_FAILED_ARN),
         GRAPH_GRANT,
+        *((f"dynamodb:{action}", DEV_ALERT_STATE_ARN) for action in ALERT_STATE_ACTIONS),
     },
 }
 POLICY_OF_FUNCTION = {

@@ -233,7 +233,7 @@ def test_the_local_stacks_sample_alarm_produces_a_real_graph(
 
     assert alarm.main(["--endpoint-url", moto_endpoint, "--save-graph", str(saved)]) == 0
 
-    assert "published ALARM for SiteTooSlow" in capsys.readouterr().out
+    assert "published OK → ALARM for SiteTooSlow" in capsys.readouterr().out
     picture = Image.open(saved).convert("RGB")
     assert picture.size == (600, 300)
     (threshold_row, *_) = rows_of(picture, THRESHOLD, share=0.5)
