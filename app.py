@@ -4,6 +4,7 @@ import logging
 from datetime import UTC, datetime
 
 from chalice import Chalice, CORSConfig, Response
+from chalice.app import SNSEvent, SQSEvent
 
 from chalicelib import archive, aws, builds, metrics, pageload, responses, settings, warmup
 
@@ -49,13 +50,13 @@ def compiler_build_status(compiler: str) -> Response:
 
 
 @app.on_sqs_message(queue=settings.stats_queue_name(), batch_size=100, maximum_batching_window_in_seconds=300)
-def archive_stats(event) -> None:
+def archive_stats(event: SQSEvent) -> None:
     bodies = [record.body for record in event]
     archive.archive_batch(aws.client("s3"), settings.archive_bucket(), event.context.function_name, bodies, utc_now)
 
 
 @app.on_sns_message(topic=settings.alert_topic_name())
-def forward_alert(event) -> None:
+def forward_alert(event: SNSEvent) -> None:
     # Only this function needs these (and requests, which they load): the API's cold start skips them.
     # On Lambda the warm-up below has already imported them.
     from chalicelib import discord, forwarder

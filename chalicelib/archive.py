@@ -8,7 +8,8 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 # Two invocations of the archiver can start in the same microsecond; the write is conditional
-# on the key being new, and a taken key moves the stamp on by a microsecond.
+# on the key being new (chalicelib.aws builds the S3 client that way), and a taken key moves the
+# stamp on by a microsecond.
 KEY_ATTEMPTS = 20
 _KEY_TAKEN = {"PreconditionFailed", "ConditionalRequestConflict"}
 
@@ -33,7 +34,6 @@ def archive_batch(
     from botocore.exceptions import ClientError
 
     payload = "\n".join(bodies).encode("utf-8")
-    _write_only_new_keys(s3)
     first_stamp = stamp = now()
     for _ in range(KEY_ATTEMPTS):
         key = object_key(function_name, stamp)
@@ -48,15 +48,3 @@ def archive_batch(
         logger.info("archived %d messages to s3://%s/%s", len(bodies), bucket, key)
         return key
     raise RuntimeError(f"no free archive key in {KEY_ATTEMPTS} attempts from {object_key(function_name, first_stamp)}")
-
-
-def _write_only_new_keys(s3: Any) -> None:
-    # put_object's IfNoneMatch parameter needs botocore 1.35+, and the package leaves boto3 to
-    # the Lambda runtime, whose bundled SDK may be older. The header itself works with any
-    # botocore: added before signing, it is signed and sent on every PutObject of this client
-    # (only the archiver writes to S3). Registering again under the same id does nothing.
-    s3.meta.events.register("before-sign.s3.PutObject", _if_none_match, unique_id="archive-if-none-match")
-
-
-def _if_none_match(request: Any, **_: Any) -> None:
-    request.headers["If-None-Match"] = "*"

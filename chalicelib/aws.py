@@ -84,6 +84,20 @@ def _make_client(service: str, region: str | None = None) -> Any:
         region_name=region or session.region_name or DEFAULT_REGION,
         config=Config(**_CLIENT_OPTIONS[service]),
     )
+    if service == "s3":
+        _write_only_new_keys(made)
     # Kept only once it has made a client, so a session from a broken configuration is not.
     _session = session
     return made
+
+
+def _write_only_new_keys(s3: Any) -> None:
+    # Every PutObject of this client is conditional on the key being new: the archive never lets one
+    # batch overwrite another (only the archiver writes to S3). put_object's IfNoneMatch parameter
+    # needs botocore 1.35+, and the package leaves boto3 to the Lambda runtime, whose bundled SDK may
+    # be older; the header itself works with any botocore, added before signing so it is signed.
+    s3.meta.events.register("before-sign.s3.PutObject", _if_none_match, unique_id="archive-if-none-match")
+
+
+def _if_none_match(request: Any, **_: Any) -> None:
+    request.headers["If-None-Match"] = "*"

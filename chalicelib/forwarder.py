@@ -24,10 +24,10 @@ _webhook_url_from_ssm: dict[str, str] = {}
 
 def webhook_url(ssm_client: Callable[[], Any]) -> str:
     """WEBHOOK_URL, or else the SSM SecureString WEBHOOK_URL_PARAMETER names (read once a process)."""
-    url = settings.optional("WEBHOOK_URL")
+    url = settings.webhook_url()
     if url:
         return url
-    parameter = settings.optional("WEBHOOK_URL_PARAMETER")
+    parameter = settings.webhook_url_parameter()
     if not parameter:
         raise settings.ConfigurationError(
             "neither WEBHOOK_URL nor WEBHOOK_URL_PARAMETER is set: alerts cannot be delivered"

@@ -10,23 +10,6 @@ from typing import Any
 from chalicelib import settings
 
 NAMESPACE = "CompilerExplorer"
-# Production's Grafana dashboards read the stream with exactly these dimension values. The
-# library's defaults follow the Lambda function's name, which Chalice sets to
-# "<app>-<stage>", and would silently start a new metric stream.
-DEFAULT_DIMENSIONS = {
-    "LogGroup": "stats",
-    "ServiceName": "stats",
-    "ServiceType": "AWS::Lambda::Function",
-}
-
-
-def dimensions() -> dict[str, str]:
-    """The pinned dimensions; METRICS_LOG_GROUP, METRICS_SERVICE_NAME, METRICS_SERVICE_TYPE override."""
-    return {
-        "LogGroup": settings.optional("METRICS_LOG_GROUP", DEFAULT_DIMENSIONS["LogGroup"]),
-        "ServiceName": settings.optional("METRICS_SERVICE_NAME", DEFAULT_DIMENSIONS["ServiceName"]),
-        "ServiceType": settings.optional("METRICS_SERVICE_TYPE", DEFAULT_DIMENSIONS["ServiceType"]),
-    }
 
 
 def load_library() -> Callable[[], Any]:
@@ -40,7 +23,7 @@ def emit_pageload(sponsors: list[str]) -> None:
     """Print one EMF record: PageLoad = 1, with the sponsors shown as a property."""
     metrics = load_library()()
     metrics.set_namespace(NAMESPACE)
-    metrics.set_dimensions(dimensions(), use_default=False)
+    metrics.set_dimensions(settings.metric_dimensions(), use_default=False)
     metrics.put_metric("PageLoad", 1, "None")
     metrics.set_property("sponsors", sponsors)
     metrics.flush_sync()

@@ -75,3 +75,28 @@ def alert_flap_window_seconds() -> float:
         )
         minutes = DEFAULT_FLAP_WINDOW_MINUTES
     return minutes * 60
+
+
+def webhook_url() -> str:
+    """WEBHOOK_URL: the Discord webhook itself; it wins over webhook_url_parameter()."""
+    return optional("WEBHOOK_URL")
+
+
+def webhook_url_parameter() -> str:
+    """WEBHOOK_URL_PARAMETER: the SSM SecureString that holds the webhook URL (production's way)."""
+    return optional("WEBHOOK_URL_PARAMETER")
+
+
+# Production's Grafana dashboards read the PageLoad stream with exactly these dimension values. The
+# metrics library's defaults follow the Lambda function's name, which Chalice sets to "<app>-<stage>",
+# and would silently start a new metric stream.
+DEFAULT_METRIC_DIMENSIONS = {"LogGroup": "stats", "ServiceName": "stats", "ServiceType": "AWS::Lambda::Function"}
+
+
+def metric_dimensions() -> dict[str, str]:
+    """The PageLoad dimensions; METRICS_LOG_GROUP, METRICS_SERVICE_NAME, METRICS_SERVICE_TYPE override them."""
+    return {
+        "LogGroup": optional("METRICS_LOG_GROUP", DEFAULT_METRIC_DIMENSIONS["LogGroup"]),
+        "ServiceName": optional("METRICS_SERVICE_NAME", DEFAULT_METRIC_DIMENSIONS["ServiceName"]),
+        "ServiceType": optional("METRICS_SERVICE_TYPE", DEFAULT_METRIC_DIMENSIONS["ServiceType"]),
+    }

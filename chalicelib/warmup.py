@@ -42,7 +42,7 @@ def module(name: str) -> Step:
 
 def webhook_url_from_ssm() -> bool:
     # The forwarder's rule (chalicelib.forwarder.webhook_url): WEBHOOK_URL wins over the parameter.
-    return not settings.optional("WEBHOOK_URL") and bool(settings.optional("WEBHOOK_URL_PARAMETER"))
+    return not settings.webhook_url() and bool(settings.webhook_url_parameter())
 
 
 # Keyed by the Handler strings `chalice package` writes; tests/test_packaging.py checks they match.
