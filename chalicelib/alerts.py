@@ -28,12 +28,8 @@ RED = 15610675  # the colour the old forwarder used for everything
 GREEN = 3066993
 AMBER = 15105570
 GREY = 9807270
-CODE_BLOCK_UNITS = 3500  # leaves room in the 4096 for the fences, in chalicelib.text's units
-# An event's raw JSON shares the embed's 6000 with its fields (summary, resources: up to 1024 each).
-EVENT_CODE_BLOCK_UNITS = 2500
 RESOURCES_SHOWN = 5
 PROSE_UNITS = 600  # a finding's own description, so the facts after it still fit in the summary field
-_DEFUSED_FENCE = "`\u200b``"
 STATE_COLOURS = {"ALARM": RED, "OK": GREEN, "INSUFFICIENT_DATA": AMBER}
 
 
@@ -46,6 +42,9 @@ class Alert:
     url: str | None = None
     timestamp: str | None = None  # ISO 8601, shown by Discord in the reader's time zone
     footer: str | None = None
+    # Raw text shown after the description as a code block, as much of it as fits (chalicelib.discord).
+    code: str | None = None
+    code_language: str = "json"
 
 
 def parse_message(message: str, subject: str | None = None) -> Alert:
@@ -283,7 +282,7 @@ def _json_alert(document: Any, message: str, subject: str | None) -> Alert:
         pretty = json.dumps(document, indent=2, ensure_ascii=False)
     except RecursionError:
         pretty = message  # nested too deeply to re-indent: show it as it came
-    return Alert(title=subject or "Alert", description=_code_block(pretty, "json"), colour=GREY)
+    return Alert(title=subject or "Alert", description="", code=pretty, colour=GREY)
 
 
 def plain_alert(message: str, subject: str | None = None) -> Alert:
@@ -391,7 +390,8 @@ def _event_alert(event: dict[str, Any], message: str) -> Alert:
         pretty = message
     return Alert(
         title=f"{detail_type}: {summary.headline}" if summary.headline else detail_type,
-        description=_code_block(pretty, "json", EVENT_CODE_BLOCK_UNITS),
+        description="",
+        code=pretty,
         colour=summary.colour,
         fields=fields,
         url=summary.url,
@@ -558,13 +558,6 @@ _SUMMARIES: dict[str, Callable[[str, dict[str, Any], str, dict[str, Any]], _Summ
     "aws.codebuild": _codebuild,
     "aws.events": _schedule,
 }
-
-
-def _code_block(text: str, language: str, units: int = CODE_BLOCK_UNITS) -> str:
-    # A fence inside the text would end the block early; a zero-width space defuses it. The text
-    # is cut here, inside the fences, so that the block stays closed within Discord's limits.
-    text = text.replace("```", _DEFUSED_FENCE)
-    return f"```{language}\n{cut(text, units)}\n```"
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -48,20 +48,26 @@ FOOTER_LIMIT = 2048
 EMBED_TOTAL_LIMIT = 6000
 CONTENT_LIMIT = 2000
 EMPTY = "-"
+DEFUSED_FENCE = "`\u200b``"
+MIN_CODE_UNITS = 40  # less of a raw message than this says nothing: fields give way instead
+MIN_CODE_ROOM = 200
 
 
 def payload(alert: Alert) -> dict[str, Any]:
     """The webhook message for ``alert``: one embed, every limit respected, mentions disabled."""
     fields = [(_fit(name, FIELD_NAME_LIMIT), _fit(value, FIELD_VALUE_LIMIT)) for name, value in alert.fields]
     title = _fit(alert.title, TITLE_LIMIT)
-    description = _fit(alert.description, DESCRIPTION_LIMIT)
     footer = _fit(alert.footer, FOOTER_LIMIT) if alert.footer else None
     fields = fields[:FIELDS_LIMIT]
     # Over the 6000 total: the description gives way first, then fields from the last one.
+    room = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - _embed_length(title, "", footer, fields))
+    if alert.code is None:
+        description = _fit(alert.description, DESCRIPTION_LIMIT)
+        if utf16_length(description) > room:
+            description = _fit(description, max(room, 1))
+    else:
+        description = _with_code(alert.description, alert.code, alert.code_language, room)
     excess = _embed_length(title, description, footer, fields) - EMBED_TOTAL_LIMIT
-    if excess > 0:
-        description = _fit(description, max(utf16_length(description) - excess, 1))
-        excess = _embed_length(title, description, footer, fields) - EMBED_TOTAL_LIMIT
     while excess > 0 and fields:
         name, value = fields.pop()
         excess -= utf16_length(name, value)
@@ -421,6 +427,18 @@ def _excerpt(response: Any) -> str:
 
 def _embed_length(title: str, description: str, footer: str | None, fields: list[tuple[str, str]]) -> int:
     return utf16_length(title, description, footer, *(part for field in fields for part in field))
+
+
+def _with_code(prose: str, code: str, language: str, room: int) -> str:
+    """``prose``, then ``code`` in a fenced block cut inside its fences, so the block stays closed in ``room``."""
+    head = f"{prose.strip()}\n" if prose.strip() else ""
+    opening, closing = f"```{language}\n", "\n```"
+    # A fence inside the text would end the block early; a zero-width space defuses it.
+    code = code.strip("\n").replace("```", DEFUSED_FENCE)
+    budget = max(room, MIN_CODE_ROOM) - utf16_length(head, opening, closing)
+    if budget < MIN_CODE_UNITS:
+        return _fit(head or code, max(room, MIN_CODE_ROOM))
+    return f"{head}{opening}{cut(code, budget)}{closing}"
 
 
 def _fit(text: str, limit: int) -> str:
