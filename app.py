@@ -63,7 +63,14 @@ def forward_alert(event: SNSEvent) -> None:
 
     webhook = discord.Webhook(forwarder.webhook_url(lambda: aws.client("ssm")))
     store = forwarder.state_store(lambda: aws.client("dynamodb-alerts"))
-    forwarder.forward(event.to_dict().get("Records", []), webhook, store, forwarder.lock_seconds(event.context))
+    forwarder.forward(
+        event.to_dict().get("Records", []),
+        webhook,
+        store,
+        forwarder.lock_seconds(event.context),
+        # Alarm graphs are drawn in the alarm's region (chalicelib.graphs).
+        cloudwatch=lambda region: aws.client("cloudwatch", region=region),
+    )
 
 
 # On Lambda, this function's clients and libraries now, at init's full CPU (see chalicelib.warmup);

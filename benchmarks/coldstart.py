@@ -12,6 +12,11 @@ the modelled figures are all there is.
 Project runs also make ``warm_calls`` more invocations after the first, for the memory table.
 The runs of all targets are interleaved; the first round only warms the disk cache and compiles
 bytecode, and is thrown away when there is more than one.
+
+The forwarder runs as production does: with its state table (``ALERT_STATE_TABLE``, a table of
+the bench's moto) and its alarm graphs (the emulator's GetMetricWidgetImage). Each of its
+invocations, cold or warm, is a new alarm opening an incident: stored, drawn and posted, never a
+redelivery that the state store would stop at once.
 """
 
 import json
@@ -26,9 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import aws_setup, throttle
+from chalicelib import graphs
 from devkit.discord_fake import DiscordFake
 from devkit.lambda_events import ALARM, alarm_event, build_event, pageload_event, sqs_event_of_bodies
 from devkit.moto import MotoProcess as Emulator
+from devkit.names import ALERT_STATE_TABLE, REGION
+from local_stack import resources
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGELOAD_SPONSORS = 3
@@ -43,8 +51,8 @@ PAIRS = (
     ("project:pageload", "baseline:pageload", f"API: page load, {PAGELOAD_SPONSORS} sponsors"),
     ("project:build", "baseline:build", "API: build lookup"),
     ("project:archiver", "baseline:archiver", f"archiver: batch of {ARCHIVE_BATCH}"),
-    ("project:forwarder", "baseline:forwarder", "alert forwarder, WEBHOOK_URL set"),
-    ("project:forwarder-ssm", "baseline:forwarder", "alert forwarder, URL read from SSM"),
+    ("project:forwarder", "baseline:forwarder", "alert forwarder, WEBHOOK_URL set, state and graph"),
+    ("project:forwarder-ssm", "baseline:forwarder", "alert forwarder, URL read from SSM, state and graph"),
 )
 TARGETS = tuple(dict.fromkeys(target for pair in PAIRS for target in pair[:2]))
 # Which Chalice function (its memory in .chalice/config.json) each case is.
@@ -67,13 +75,17 @@ HANDLERS = {
     "baseline:archiver": "stats.lambda_handler",
     "baseline:forwarder": "cloudwatch_to_discord.lambda_handler",
 }
+COLDSTART_ALERT_TABLE = f"{ALERT_STATE_TABLE}-coldstart"
+# An alarm opening an incident: its delivery claimed, the alarm locked, the state saved before
+# the post and after it, the delivery marked done; and its graph.
+NEW_INCIDENT = {"dynamodb:PutItem": 1, "dynamodb:UpdateItem": 4, "monitoring:GetMetricWidgetImage": 1}
 # AWS requests one invocation sends (the SSM read happens once a process).
 PER_INVOCATION = {
     "project:pageload": {"sqs:SendMessageBatch": 1},
     "project:build": {"dynamodb:Query": 1},
     "project:archiver": {"s3:PutObject": 1},
-    "project:forwarder": {},
-    "project:forwarder-ssm": {},
+    "project:forwarder": NEW_INCIDENT,
+    "project:forwarder-ssm": NEW_INCIDENT,
 }
 ONCE = {"project:forwarder-ssm": {"ssm:GetParameter": 1}}
 
@@ -114,6 +126,22 @@ def _events(compiler: str) -> dict[str, dict[str, Any]]:
         "forwarder": alarm_event(ALARM),
         "forwarder-ssm": alarm_event(ALARM),
     }
+
+
+def forwarder_events(run: int, invocations: int) -> list[dict[str, Any]]:
+    """One event per invocation of a forwarder process: each a new alarm, so each opens an incident."""
+    events = []
+    for call in range(invocations):
+        name = f"{ALARM['AlarmName']}-{run}-{call}"
+        alarm = {**ALARM, "AlarmName": name, "AlarmArn": ALARM["AlarmArn"].rsplit(":", 1)[0] + f":{name}"}
+        events.append(alarm_event(alarm, message_id=f"coldstart-{run}-{call}"))
+    return events
+
+
+def _warm_the_renderer() -> None:
+    """One graph before any is measured: the emulator's first loads its plotting library (seconds)."""
+    widget = graphs.widget(ALARM)
+    aws_setup.setup_client("cloudwatch").get_metric_widget_image(MetricWidget=json.dumps(widget))
 
 
 def _object_count() -> int:
@@ -179,6 +207,8 @@ def coldstart_rows(
     sizes = {PRODUCTION_MEMORY_MB, *runs_memory.values(), *(MEMORY_TABLE_SIZES if full else ())}
     queue_url = aws_setup.create_queue(f"{aws_setup.QUEUE}-coldstart")
     aws_setup.create_bucket()
+    resources.create_alert_state_table(aws_setup.setup_client("dynamodb"), COLDSTART_ALERT_TABLE)
+    _warm_the_renderer()
     reports: dict[tuple[str, int | None], list[dict[str, Any]]] = {}
     checks: dict[str, list[bool]] = {target: [] for target in TARGETS}
     requests_ok: dict[str, list[bool]] = {target: [] for target in TARGETS if target in PER_INVOCATION}
@@ -202,11 +232,14 @@ def coldstart_rows(
             **{k: v for k, v in envs["project:forwarder-ssm"].items() if k != "WEBHOOK_URL"},
             "WEBHOOK_URL_PARAMETER": aws_setup.WEBHOOK_PARAMETER,
         }
+        for target in ("project:forwarder", "project:forwarder-ssm"):
+            envs[target] |= {"ALERT_STATE_TABLE": COLDSTART_ALERT_TABLE, "AWS_REGION": REGION}
         event_files = {}
         for function, event in _events(compiler).items():
             event_files[function] = workdir / f"{function}.json"
             event_files[function].write_text(json.dumps(event))
         plan = _plan(runs_memory, quotas, full)
+        forwarder_runs = 0
         for round_number in range(rounds):
             kept = round_number > 0 or rounds == 1
             plain = _run("project:import", workdir / "none", base_env, workdir)
@@ -215,6 +248,9 @@ def coldstart_rows(
             for target, size in plan:
                 function = target.split(":", 1)[1]
                 warm = warm_calls if target.startswith("project:") else 0
+                if function.startswith("forwarder"):
+                    forwarder_runs += 1
+                    event_files[function].write_text(json.dumps(forwarder_events(forwarder_runs, 1 + warm)))
                 objects, posts, before = _object_count(), len(webhook.posts), emulator.counts()
                 report = _run(
                     target,
@@ -307,6 +343,8 @@ def _summary(reports: list[dict[str, Any]]) -> dict[str, Any]:
         # The union over every process: a module loaded in any one of them counts.
         "modules_after_import": sorted({m for report in reports for m in report["modules_after_import"]}),
         "modules_after_call": sorted({m for report in reports for m in report["modules_after_call"]}),
+        # The project's boto3 clients (chalicelib.aws.built()) once its calls are done.
+        "clients_after_call": sorted({c for report in reports for c in report.get("clients_after_call", [])}),
         "aws_requests": reports[-1]["aws_requests"],
     }
     warm = [ms for report in reports for ms in report["warm_ms"]]
@@ -407,4 +445,8 @@ def _did_its_work(
     if function == "archiver":
         return _object_count() == objects_before + invocations
     # The receiver records a post before it answers it, so every post is in by now.
-    return len(webhook.posts) == posts_before + invocations
+    posts = webhook.posts[posts_before:]
+    if len(posts) != invocations:
+        return False
+    # The project's alarms go out with their graph (the emulator always draws one).
+    return not report.get("clients_after_call") or all(post.files for post in posts)

@@ -6,9 +6,9 @@ Init is the import of the function's module (with ``_HANDLER`` set by the parent
 it). Then, when QUOTA_PROCS names a cgroup's ``cgroup.procs``, the process moves itself into that
 group, whose CPU quota is the function's share, before its first invocation; then come
 WARM_CALLS more invocations of the same event. Target ``project:import`` only imports ``app``,
-as tests and ``chalice local`` do. Only the standard library's smallest modules are loaded before
-the clock starts, and the event is read first, so the clock covers exactly Lambda's init and
-invocations.
+as tests and ``chalice local`` do. EVENT_FILE holds one event, or a list of them for the
+invocations in turn. Only the standard library's smallest modules are loaded before the clock
+starts, and the events are read first, so the clock covers exactly Lambda's init and invocations.
 """
 
 import json
@@ -55,10 +55,11 @@ def main() -> None:
     quota_procs = sys.argv[4] if len(sys.argv) > 4 else ""
     warm_calls = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     memory_mb = int(sys.argv[6]) if len(sys.argv) > 6 else 256
-    event = None
+    events = None
     if target != "project:import":
         with open(event_file) as source:
-            event = json.load(source)
+            read = json.load(source)
+        events = read if isinstance(read, list) else [read]
     side, function = target.split(":", 1)
 
     start, start_cpu = time.perf_counter(), time.process_time()
@@ -83,19 +84,19 @@ def main() -> None:
         "init_cpu_ms": (imported_cpu - start_cpu) * 1000,
         "modules_after_import": after_import,
     }
-    if event is not None:
+    if events is not None:
         if quota_procs:
             # Lambda's init is over: from here on this process runs at the function's CPU share.
             with open(quota_procs, "w") as procs:
                 procs.write(str(os.getpid()))
         context = Context(memory_mb)
         call, call_cpu = time.perf_counter(), time.process_time()
-        results = [handler(event, context)]
+        results = [handler(events[0], context)]
         finished, finished_cpu = time.perf_counter(), time.process_time()
         warm_ms, warm_cpu_ms = [], []
-        for _ in range(warm_calls):
+        for number in range(1, 1 + warm_calls):
             warm, warm_cpu = time.perf_counter(), time.process_time()
-            results.append(handler(event, context))
+            results.append(handler(events[number % len(events)], context))
             warm_ms.append((time.perf_counter() - warm) * 1000)
             warm_cpu_ms.append((time.process_time() - warm_cpu) * 1000)
         report |= {
@@ -107,6 +108,10 @@ def main() -> None:
             "modules_after_call": loaded(),
             "results": results,
         }
+        if side == "project":
+            from chalicelib import aws
+
+            report["clients_after_call"] = aws.built()
     report["peak_rss_kb"] = peak_rss_kb()
     with open(out_file, "w") as sink:
         json.dump(report, sink)

@@ -6,7 +6,12 @@ from typing import Any
 from benchmarks.throttle import VCPU_MB
 
 WATCHED_AT_IMPORT = {"boto3", "botocore", "requests", "aws_embedded_metrics", "aiohttp"}
-NOT_FOR_ALERTS = {"boto3", "botocore", "aws_embedded_metrics"}
+NOT_FOR_ALERTS = {"aws_embedded_metrics"}
+# The only boto3 clients an alert may build: its state store, its graph (the function's region), SSM.
+FORWARDER_CLIENTS = {
+    "project:forwarder": {"dynamodb-alerts", "cloudwatch@us-east-1"},
+    "project:forwarder-ssm": {"dynamodb-alerts", "cloudwatch@us-east-1", "ssm"},
+}
 HISTORY_LABELS = {
     "newest-ok": "last build OK",
     "ok-5-back": "last OK 5 builds back",
@@ -427,20 +432,25 @@ def _coldstart_targets(cold: dict[str, Any]) -> list[Target]:
         )
     )
     loaded = {target: set(row["unthrottled"]["project"]["modules_after_call"]) for target, row in rows.items()}
+    clients = {t: set(row["unthrottled"]["project"].get("clients_after_call", [])) for t, row in rows.items()}
     only_for = {
         "project:archiver": {"aws_embedded_metrics", "aiohttp", "requests"},
         "project:forwarder": NOT_FOR_ALERTS | {"aiohttp"},
-        "project:forwarder-ssm": {"aws_embedded_metrics", "aiohttp"},
+        "project:forwarder-ssm": NOT_FOR_ALERTS | {"aiohttp"},
         "project:pageload": {"requests"},
         "project:build": {"requests"},
     }
+    alerts = [t for t in FORWARDER_CLIENTS if t in rows]
     found.append(
         Target(
-            "cold start: no function loads what only another needs (an alert: no metrics library, "
-            "boto3 only to read SSM)",
+            "cold start: no function loads what only another needs (an alert: no aws-embedded-metrics, "
+            "and boto3 only for what the forwarder itself calls: its state store, graphs, SSM)",
             all(not loaded[t] & unwanted for t, unwanted in only_for.items() if t in loaded)
-            and ("project:forwarder-ssm" not in loaded or "boto3" in loaded["project:forwarder-ssm"]),
-            "; ".join(f"{t}: {sorted(loaded[t]) or 'none'}" for t in only_for if t in loaded),
+            and all(clients[t] <= FORWARDER_CLIENTS[t] and ("boto3" in loaded[t]) == bool(clients[t]) for t in alerts)
+            and ("project:forwarder-ssm" not in rows or "ssm" in clients["project:forwarder-ssm"]),
+            "; ".join(f"{t}: {sorted(loaded[t]) or 'none'}" for t in only_for if t in loaded)
+            + "; alert clients: "
+            + "; ".join(f"{t}: {sorted(clients[t]) or 'none'}" for t in alerts),
         )
     )
     found.append(

@@ -1,8 +1,9 @@
 """boto3 clients, built once per process on first use.
 
-boto3 is imported here lazily: the alert forwarder never needs it (unless it reads SSM), and
-importing it costs a cold start about 100 ms. boto3 honours ``AWS_ENDPOINT_URL`` by itself,
-which is how the tests and the local stack point these clients at moto's server.
+boto3 is imported here lazily: the alert forwarder needs it only for what it calls itself (its
+state store, alarm graphs, SSM), and importing it costs a cold start about 100 ms. boto3 honours
+``AWS_ENDPOINT_URL`` by itself, which is how the tests and the local stack point these clients at
+moto's server.
 """
 
 import threading

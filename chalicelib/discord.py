@@ -248,6 +248,10 @@ class Webhook:
         """When a call started now must give up: pass it as ``until`` to share one budget across calls."""
         return self._clock() + self._deadline_seconds
 
+    def time_left(self, until: float) -> float:
+        """Seconds until ``until`` (a ``deadline()``), by this webhook's clock: what other work may spend."""
+        return until - self._clock()
+
     def post(
         self,
         message: dict[str, Any],

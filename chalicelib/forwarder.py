@@ -4,20 +4,34 @@ A CloudWatch alarm's transitions become one message per incident, edited as the 
 (``incidents``), with the state in DynamoDB (``alert_store``); anything else is one post per SNS
 message. Every SNS message is claimed first, so a redelivery changes nothing. When the state store
 cannot be reached the alert is posted anyway, as a new message: the bookkeeping never costs an alert.
+
+Every message that shows an alarm with a metric carries its graph (``chalicelib.graphs``): the
+incident message when it is posted, and a new one each time it is edited, replacing the last
+(the recovery's shows the whole incident); quiet posts of one transition, and alarms posted
+without state, too. Follow-ups and other text notes never do. The graph is drawn when the work is
+done, never stored with the work owed, and is best effort: any failure, or too little time left
+before the Discord deadline, and the message goes without it.
 """
 
 import logging
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib import alerts, discord, incidents, settings
+from chalicelib import alerts, discord, graphs, incidents, settings
 from chalicelib.alert_store import AlertStore, Claim, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
 LAMBDA_TIMEOUT_SECONDS = 90.0  # .chalice/config.json, for a context that cannot say
 LOCK_MARGIN_SECONDS = 1.0  # for clocks of different Lambda hosts
+# A graph is asked for only while the Discord deadline leaves room for it (graphs.render's worst
+# case: one attempt of 1 + 4 s, chalicelib.aws) and, after it, for one whole Discord attempt
+# (discord.Webhook's 3.05 + 10 s): the alert's own time is never spent on its picture.
+GRAPH_SECONDS = 5.0
+DISCORD_ATTEMPT_SECONDS = 13.05
+MAX_MARKS = 10  # an incident's earlier transitions drawn on its graph: the opening and the latest
 
 _webhook_url_from_ssm: dict[str, str] = {}
 
@@ -66,8 +80,12 @@ def forward(
     webhook: discord.Webhook,
     store: AlertStore | None,
     lock_for: float = LAMBDA_TIMEOUT_SECONDS + LOCK_MARGIN_SECONDS,
+    cloudwatch: Callable[[str], Any] | None = None,
 ) -> int:
-    """Deliver every SNS record; one that cannot be delivered raises, so Lambda retries the event."""
+    """Deliver every SNS record; one that cannot be delivered raises, so Lambda retries the event.
+
+    ``cloudwatch(region)`` gives the client that draws alarm graphs; without it, no graphs.
+    """
     flap_window_ms = settings.alert_flap_window_seconds() * 1000
     count = 0
     for record in records:
@@ -80,11 +98,12 @@ def forward(
         alert = _alert(message, subject)
         transition = incidents.transition_of(message, notification.get("Timestamp"))
         logger.info("forwarding alert %r (message id %s)", alert.title[:200], message_id)
-        run = _Run(webhook, store, webhook.deadline(), lock_for, flap_window_ms, f"{message_id}/{uuid.uuid4().hex}")
+        owner = f"{message_id}/{uuid.uuid4().hex}"
+        run = _Run(webhook, store, webhook.deadline(), lock_for, flap_window_ms, owner, cloudwatch)
         if store is None:
-            run.without_state(alert, transition, "ALERT_STATE_TABLE is not set")
+            run.without_state(message, alert, transition, "ALERT_STATE_TABLE is not set")
         else:
-            run.deliver(message_id, alert, transition)
+            run.deliver(message_id, message, alert, transition)
         count += 1
     return count
 
@@ -113,6 +132,7 @@ class _Run:
         lock_for: float,
         flap_window_ms: float,
         owner: str,
+        cloudwatch: Callable[[str], Any] | None = None,
     ) -> None:
         self.webhook = webhook
         self.store = store
@@ -120,25 +140,28 @@ class _Run:
         self.lock_for = lock_for
         self.flap_window_ms = flap_window_ms
         self.owner = owner
+        self.cloudwatch = cloudwatch
 
-    def deliver(self, message_id: str, alert: alerts.Alert, transition: incidents.Transition | None) -> None:
+    def deliver(
+        self, message_id: str, message: str, alert: alerts.Alert, transition: incidents.Transition | None
+    ) -> None:
         assert self.store is not None  # noqa: S101 (forward checked)
         try:
             claim = self.store.claim_delivery(message_id, self.owner, self.lock_for)
         except StoreUnavailable as error:
-            self.without_state(alert, transition, str(error))
+            self.without_state(message, alert, transition, str(error))
             return
         if claim is None:
             logger.info("SNS message %s was delivered already: nothing to do", message_id)
             return
         try:
             if transition is None:
-                self.post_once(claim, alert)
+                self.post_once(claim, message, alert)
             else:
                 self.apply(transition)
         except _NoState as error:
             self.store.abandon_delivery(claim)
-            self.without_state(alert, transition, str(error.__cause__ or error))
+            self.without_state(message, alert, transition, str(error.__cause__ or error))
             return
         except Exception:
             self.store.abandon_delivery(claim)
@@ -149,20 +172,27 @@ class _Run:
             # Delivered; only the record of it is missing, and a redelivery finds the alarm's state.
             logger.error("SNS message %s delivered but not marked done: %s", message_id, error)
 
-    def without_state(self, alert: alerts.Alert, transition: incidents.Transition | None, reason: str) -> None:
+    def without_state(
+        self, sns_message: str, alert: alerts.Alert, transition: incidents.Transition | None, reason: str
+    ) -> None:
         logger.error("alert state unavailable (%s): posting without state", reason)
-        message, fallback = discord.payload(alert), discord.fallback_payload(alert)
+        message, files = self._with_graph(discord.payload(alert), sns_message)
+        fallback = discord.fallback_payload(alert)
         if transition is not None and transition.new != incidents.ALARM:
             message, fallback = discord.quiet(message), discord.quiet(fallback)  # never pings, state or not
-        self.webhook.post(message, fallback, until=self.until)
+        self.webhook.post(message, fallback, until=self.until, files=files)
 
-    def post_once(self, claim: Claim, alert: alerts.Alert) -> None:
-        """Not an alarm: one post, as the old forwarder did, but never twice for one SNS message."""
+    def post_once(self, claim: Claim, sns_message: str, alert: alerts.Alert) -> None:
+        """Not an alarm transition: one post, as the old forwarder did, but never twice for one SNS message.
+
+        An alarm that is no transition here (an EventBridge alarm event) still gets its graph.
+        """
         assert self.store is not None  # noqa: S101
         if claim.posted:
             logger.info("posted as Discord message %s by an earlier attempt", claim.posted)
             return
-        answer = self.webhook.post(discord.payload(alert), discord.fallback_payload(alert), until=self.until)
+        message, files = self._with_graph(discord.payload(alert), sns_message)
+        answer = self.webhook.post(message, discord.fallback_payload(alert), until=self.until, files=files)
         posted = (answer or {}).get("id")
         if posted:
             try:
@@ -219,8 +249,9 @@ class _Run:
         kind = work["do"]
         if kind == "quiet":
             alert = _alert(work["message"], None)
-            message, fallback = discord.payload(alert), discord.fallback_payload(alert)
-            self.webhook.post(discord.quiet(message), discord.quiet(fallback), until=self.until)
+            message, files = self._with_graph(discord.payload(alert), work["message"])
+            fallback = discord.fallback_payload(alert)
+            self.webhook.post(discord.quiet(message), discord.quiet(fallback), until=self.until, files=files)
             return True, []
         if kind == "delete":
             try:
@@ -241,22 +272,26 @@ class _Run:
             state.records.remove(record)
             if record.message_id:
                 note = discord.text_message(incidents.merged_text(incidents.alarm_name(message), jump))
-                self._edit_if_there(record.message_id, note)
+                self._edit_if_there(record.message_id, discord.without_image(note))  # its graph goes too
             return False, []
         if kind == "incident":
             alert = incidents.incident_alert(incident, message)
             payload, fallback = discord.payload(alert), discord.fallback_payload(alert)
+            # Drawn now, from the incident as it is now: the work owed never holds an image.
+            shown, files = self._with_graph(payload, message, incident)
             ping = bool(work.get("ping"))
             if record.message_id:
+                # The new graph replaces the old (only it is listed); without one, nothing refers to the old.
+                edit = shown if files else discord.without_image(payload)
                 try:
-                    self.webhook.edit(record.message_id, payload, fallback, until=self.until)
+                    self.webhook.edit(record.message_id, edit, fallback, until=self.until, files=files)
                     return False, []
                 except discord.MessageGone:
                     logger.warning("incident message %s was deleted; posting a new one", record.message_id)
                     ping = False  # the incident was announced already
             if not ping:
-                payload, fallback = discord.quiet(payload), discord.quiet(fallback)
-            record.message_id = _id_of(self.webhook.post(payload, fallback, until=self.until))
+                shown, fallback = discord.quiet(shown), discord.quiet(fallback)
+            record.message_id = _id_of(self.webhook.post(shown, fallback, until=self.until, files=files))
             return True, []
         # The recovery's follow-up: edits notify nobody, so this quiet post is the sign it is over.
         text = incidents.follow_up_text(incident, incidents.alarm_name(message), self._jump(record.message_id))
@@ -264,6 +299,31 @@ class _Run:
         previous, record.follow_up_id = record.follow_up_id, _id_of(answer)
         # One follow-up per incident in the channel: a flap's next recovery replaces the last one.
         return True, [{"do": "delete", "id": previous}] if previous else []
+
+    def _with_graph(
+        self, payload: dict[str, Any], sns_message: str, incident: incidents.Incident | None = None
+    ) -> tuple[dict[str, Any], list[discord.File]]:
+        """``payload`` showing the alarm's graph and the file to send with it, or ``payload`` and no file."""
+        if self.cloudwatch is None:
+            return payload, []
+        try:
+            alarm = alerts.alarm_from_message(sns_message)
+            if alarm is None or graphs.widget(alarm) is None:
+                return payload, []  # not an alarm, or one with no metric to draw (a composite alarm)
+            name = alerts.text_of(alarm.get("AlarmName"))[:200]
+            left = self.webhook.time_left(self.until)
+            if left < GRAPH_SECONDS + DISCORD_ATTEMPT_SECONDS:
+                logger.warning("no graph for alarm %r: %.1f s left before the Discord deadline", name, left)
+                return payload, []
+            marks = _marks(incident, sns_message)
+            image = graphs.render(self.cloudwatch, alarm, now=datetime.now(UTC), marks=marks)
+            if image is None:
+                return payload, []  # graphs.render said why
+            graph = discord.File(graphs.filename(alarm), image)
+            return discord.with_image(payload, graph), [graph]
+        except Exception:  # best effort: no failure of the graph may cost the alert
+            logger.exception("no graph: drawing it failed, so the alert goes without it")
+            return payload, []
 
     def _jump(self, message_id: str | None) -> str | None:
         return self.webhook.jump_url(message_id, until=self.until) if message_id else None
@@ -273,6 +333,18 @@ class _Run:
             self.webhook.edit(message_id, message, until=self.until)
         except discord.MessageGone:
             logger.info("message %s was deleted; nothing to update", message_id)
+
+
+def _marks(incident: incidents.Incident | None, sns_message: str) -> list[tuple[datetime, str]]:
+    """The incident's transitions other than the one the message tells (the graph draws that one),
+    so the graph shows the incident from before its ALARM: the opening one and the latest."""
+    if incident is None:
+        return []
+    told = incidents.transition_of(sns_message)
+    steps = [step for step in incident.steps if told is None or step.at != told.at]
+    if len(steps) > MAX_MARKS:
+        steps = [steps[0], *steps[-(MAX_MARKS - 1) :]]
+    return [(datetime.fromtimestamp(step.at / 1000, UTC), step.new) for step in steps]
 
 
 def _id_of(answer: dict[str, Any] | None) -> str | None:

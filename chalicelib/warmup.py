@@ -31,9 +31,11 @@ class Step:
     when: Callable[[], bool] = lambda: True
 
 
-def client(service: str, when: Callable[[], bool] = lambda: True) -> Step:
-    """The process-wide ``chalicelib.aws`` client, built now instead of on first use."""
-    return Step(f"{service} client", lambda: aws.client(service), when)
+def client(service: str, when: Callable[[], bool] = lambda: True, region: Callable[[], str] | None = None) -> Step:
+    """The process-wide ``chalicelib.aws`` client (of ``region()``, if given), built now instead of on first use."""
+    if region is None:
+        return Step(f"{service} client", lambda: aws.client(service), when)
+    return Step(f"{service} client", lambda: aws.client(service, region=region()), when)
 
 
 def module(name: str) -> Step:
@@ -45,15 +47,39 @@ def webhook_url_from_ssm() -> bool:
     return not settings.webhook_url() and bool(settings.webhook_url_parameter())
 
 
+def alert_state_kept() -> bool:
+    # chalicelib.forwarder.state_store: no table, no state (and no DynamoDB client).
+    return bool(settings.alert_state_table())
+
+
+def forwarder_loads_boto3() -> bool:
+    """Whether the forwarder needs boto3 on every cold start anyway (the state store, or SSM)."""
+    return alert_state_kept() or webhook_url_from_ssm()
+
+
+def own_region() -> str:
+    """The function's own region, as Lambda names it, which is where its alarms' graphs are drawn.
+
+    chalicelib.graphs asks for ``aws.client("cloudwatch", region=<the alarm's region>)``, a client
+    cached by region: one built without a region would never be the one it uses.
+    """
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or aws.DEFAULT_REGION
+
+
 # Keyed by the Handler strings `chalice package` writes; tests/test_packaging.py checks they match.
 WARM_UPS: dict[str, tuple[Step, ...]] = {
     "app.app": (client("sqs"), client("dynamodb"), Step("aws-embedded-metrics", metrics.load_library)),
     "app.archive_stats": (client("s3"),),
-    # discord imports requests only when it posts, so requests is named here too.
+    # discord imports requests only when it posts, so requests is named here too. The graph's
+    # client (an alarm in the function's region, as Compiler Explorer's are) costs about 12 ms
+    # once boto3 is loaded, so it is built whenever boto3 is; a forwarder with neither the state
+    # store nor SSM (WEBHOOK_URL alone) keeps the light init, and its first graph loads boto3.
     "app.forward_alert": (
         module("chalicelib.forwarder"),
         module("requests"),
         client("ssm", when=webhook_url_from_ssm),
+        client("dynamodb-alerts", when=alert_state_kept),
+        client("cloudwatch", when=forwarder_loads_boto3, region=own_region),
     ),
 }
 

@@ -10,7 +10,9 @@ webhook requests: they are neither recorded in ``requests`` nor given a scripted
 Each message in the feed has its ``payload`` as it is now, the earlier ``versions`` an edit
 replaced (oldest first), ``created`` and ``edited`` (ISO 8601, UTC), ``quiet``
 (``SUPPRESS_NOTIFICATIONS``) and its ``attachments`` with the URL each is served from, so the
-page resolves an embed's ``attachment://graph.png`` to the file.
+page resolves an embed's ``attachment://graph.png`` to the file. That URL ends in ``?v=`` and a
+digest of the file, as Discord's CDN URL names each upload: an edit that replaces a graph with
+one of the same name shows the new one, never the image the browser already holds for the URL.
 
 The page never runs what a message says: it builds the DOM from text nodes only, links only
 http(s) URLs, and is served with a Content-Security-Policy that allows no inline script.
@@ -19,6 +21,7 @@ a download otherwise, so an uploaded ``.html`` or ``.svg`` cannot run in the pag
 """
 
 import contextlib
+import hashlib
 import json
 import re
 import urllib.parse
@@ -89,8 +92,10 @@ def feed(messages: Iterable["Message"], *, relaying: bool = False) -> dict[str, 
     return {"relaying": relaying, "messages": [_message(m) for m in messages]}
 
 
-def attachment_url(message_id: str, name: str) -> str:
-    return f"{ATTACHMENTS_PATH}/{urllib.parse.quote(message_id, safe='')}/{urllib.parse.quote(name, safe='')}"
+def attachment_url(message_id: str, name: str, data: bytes | None = None) -> str:
+    """Where the page fetches a message's file; with ``data``, versioned by its digest."""
+    path = f"{ATTACHMENTS_PATH}/{urllib.parse.quote(message_id, safe='')}/{urllib.parse.quote(name, safe='')}"
+    return f"{path}?v={hashlib.sha256(data).hexdigest()[:16]}" if data is not None else path
 
 
 def attachment_headers(name: str) -> dict[str, str]:
@@ -118,7 +123,7 @@ def _message(message: "Message") -> dict[str, Any]:
             {
                 "filename": name,
                 "size": len(data),
-                "url": attachment_url(message.id, name),
+                "url": attachment_url(message.id, name, data),
                 "image": Path(name).suffix.lower() in _IMAGE_TYPES,
             }
             for name, data in files.items()

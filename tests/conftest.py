@@ -21,7 +21,7 @@ import requests  # noqa: E402
 from chalice.test import Client  # noqa: E402
 
 import app as stats_app  # noqa: E402
-from chalicelib import aws, forwarder  # noqa: E402
+from chalicelib import aws, forwarder, graphs  # noqa: E402
 from devkit import moto  # noqa: E402
 from devkit.discord_fake import DiscordFake  # noqa: E402
 from local_stack import launcher, resources  # noqa: E402
@@ -37,11 +37,12 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def isolated(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every test starts with an empty emulator and no cached clients or webhook URL."""
+    """Every test starts with an empty emulator, no cached clients or webhook URL, and the whole graph budget."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
     aws.reset()
     forwarder.forget_cached_url()
+    graphs.BUDGET.reset()
     yield
     aws.reset()
     forwarder.forget_cached_url()
@@ -75,6 +76,14 @@ def bucket(boto: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     boto("s3").create_bucket(Bucket=names.ARCHIVE_BUCKET)
     monkeypatch.setenv("S3_BUCKET_NAME", names.ARCHIVE_BUCKET)
     return names.ARCHIVE_BUCKET
+
+
+@pytest.fixture
+def alert_table(boto: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The alert state table, created as the local stack creates it, with ALERT_STATE_TABLE naming it."""
+    resources.create_alert_state_table(boto("dynamodb"))
+    monkeypatch.setenv("ALERT_STATE_TABLE", names.ALERT_STATE_TABLE)
+    return names.ALERT_STATE_TABLE
 
 
 @pytest.fixture

@@ -1,11 +1,13 @@
 """The Discord fake's page in headless Chromium (Debian's): the channel drawn as Discord's client draws it.
 
 The real forwarder (Chalice's test client invoking ``forward_alert``, posting to the fake) publishes
-an alarm, its recovery, a plain-text message and a JSON one; an incident message is then posted as
-the forwarder's alarm graphs will post it (multipart, a real PNG, ``attachment://graph.png``),
+an alarm, its recovery, a plain-text message and a JSON one; an incident message is then posted by
+hand as the forwarder posts one with its graph (multipart, a PNG, ``attachment://graph.png``),
 edited in place when it recovers and followed by a quiet (``SUPPRESS_NOTIFICATIONS``) message. The
-page is open before most of them arrive, so it must pick them up by itself. Everything is checked
-on what the page shows; the browser reaches nothing but the fake (the avatar is answered locally).
+README's picture is the real flow end to end: the forwarder with its state table, and the graphs
+moto's emulator draws. The page is open before most messages arrive, so it must pick them up by
+itself. Everything is checked on what the page shows; the browser reaches nothing but the fake
+(the avatar is answered locally).
 """
 
 import json
@@ -25,6 +27,7 @@ import requests
 from chalicelib import alerts, discord
 from devkit.discord_fake import SUPPRESS_NOTIFICATIONS, DiscordFake, Message, Reply
 from devkit.lambda_events import alarm_event, sns_event
+from local_stack import seed
 from local_stack.alarm import site_too_slow
 from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, MISSING
 
@@ -286,7 +289,7 @@ def test_the_page_shows_the_channel_as_discord_does(client: Any, webhook: Discor
     # The graph: the embed's attachment://graph.png is the PNG uploaded with the message, drawn in the embed.
     image = current.locator("img.embed-image")
     source = image.get_attribute("src")
-    assert source == f"/_fake/attachments/{incident_id}/graph.png"
+    assert source.startswith(f"/_fake/attachments/{incident_id}/graph.png?v=")
     page.wait_for_function(
         "img => img.complete && img.naturalWidth === 480", arg=image.element_handle(), timeout=WAIT_MS
     )
@@ -307,40 +310,64 @@ def test_the_page_shows_the_channel_as_discord_does(client: Any, webhook: Discor
     page.screenshot(path=str(BUILD / "discord-page.png"), full_page=True)
 
 
-def test_an_incident_shows_as_one_message_turned_green_with_a_quiet_follow_up(
-    webhook: DiscordFake, browser: Any
+def seed_the_slowdown(
+    cloudwatch: Any, start: datetime, slow_from: datetime, calm_from: datetime, end: datetime
 ) -> None:
-    """What `make local` shows after an alarm and its recovery (the README's picture, build/alerts-page.png)."""
+    """SiteTooSlow's metric in moto (local_stack.seed's samples): calm, slow from ``slow_from``, calm again."""
+    seed.write_metrics(cloudwatch, seed.response_times(start, min(slow_from, end)))
+    if end > slow_from:
+        seed.write_metrics(cloudwatch, seed.response_times(slow_from, min(calm_from, end), slow_from))
+    if end > calm_from:
+        seed.write_metrics(cloudwatch, seed.response_times(calm_from, end))
+
+
+def test_an_incident_shows_as_one_message_turned_green_with_its_graph_and_a_quiet_follow_up(
+    client: Any, webhook: DiscordFake, alert_table: str, boto: Any, browser: Any
+) -> None:
+    """What `make local` shows after an alarm and its recovery (the README's picture, build/alerts-page.png).
+
+    The real flow: the forwarder with its state table, and the emulator's GetMetricWidgetImage
+    drawing the graph from the metric's datapoints, seeded as `python -m local_stack.alarm` seeds them.
+    """
+    cloudwatch = boto("cloudwatch")
+    recovered = datetime.now(UTC)
+    opened = recovered - timedelta(minutes=20)
+    slowdown = (opened - seed.METRIC_HISTORY, opened - timedelta(minutes=6), recovered - timedelta(minutes=4))
     page, errors = open_page(browser, webhook)
-    alarm = discord.payload(alerts.parse_message(json.dumps(site_too_slow("ALARM", ALARM_AT))))
-    alarm["embeds"][0]["image"] = {"url": "attachment://graph.png"}
-    incident_id = post(webhook, alarm, {"graph.png": GRAPH})
-    wait_for_messages(page, webhook)
-    recovered = discord.payload(alerts.parse_message(json.dumps(site_too_slow("OK", RECOVERED_AT))))
-    recovered["embeds"][0]["image"] = {"url": "attachment://graph.png"}
-    edit = discord.as_edit(recovered) | {"attachments": [{"id": "0", "filename": "graph.png"}]}
-    assert requests.patch(f"{webhook.url}/messages/{incident_id}", json=edit, timeout=10).status_code == 200
-    quiet_id = post(
-        webhook,
-        {
-            "username": discord.USERNAME,
-            "avatar_url": discord.AVATAR_URL,
-            "content": "**SiteTooSlow** is OK again, 20 minutes after it fired.",
-            "flags": SUPPRESS_NOTIFICATIONS,
-        },
-    )
-    wait_for_messages(page, webhook)
-    incident, quiet = page.locator(f"#message-{incident_id}"), page.locator(f"#message-{quiet_id}")
-    # The edit reached the open page: green now, "(edited)", the graph still there.
-    incident.locator(".edited").wait_for(timeout=WAIT_MS)
-    embed = incident.locator(":scope > .message-body > .embeds > .embed")
-    assert embed.evaluate("e => getComputedStyle(e).borderLeftColor") == rgb(alerts.GREEN)
-    assert incident.locator(".username").text_content() == discord.USERNAME
+
+    seed_the_slowdown(cloudwatch, *slowdown, opened)
+    forward(client, alarm_event(site_too_slow("ALARM", opened), 'ALARM: "SiteTooSlow" in US East (N. Virginia)'))
+    (posted,) = wait_for_messages(page, webhook)
+    embed = page.locator(f"#message-{posted.id} > .message-body > .embeds > .embed")
     page.wait_for_function(
-        "img => img.complete && img.naturalWidth === 480", arg=embed.locator("img.embed-image").element_handle()
+        "img => img.complete && img.naturalWidth > 0", arg=embed.locator("img.embed-image").element_handle()
     )
-    assert quiet.locator(".quiet-badge").is_visible()
-    assert incident.locator(".quiet-badge").count() == 0
+    alarm_graph = embed.locator("img.embed-image").get_attribute("src")
+
+    seed_the_slowdown(cloudwatch, *slowdown, recovered)
+    forward(client, alarm_event(site_too_slow("OK", recovered, "ALARM"), 'OK: "SiteTooSlow" in US East (N. Virginia)'))
+    incident, follow_up = wait_for_messages(page, webhook)
+    assert incident.id == posted.id and len(incident.versions) == 1, "one message, edited"
+    shown, quiet = page.locator(f"#message-{incident.id}"), page.locator(f"#message-{follow_up.id}")
+    # The edit reached the open page: green now, "(edited)", and the recovered graph in place of the first.
+    shown.locator(".edited").wait_for(timeout=WAIT_MS)
+    embed = shown.locator(":scope > .message-body > .embeds > .embed")
+    assert embed.evaluate("e => getComputedStyle(e).borderLeftColor") == rgb(alerts.GREEN)
+    assert embed.locator(".embed-title").text_content() == "SiteTooSlow: OK (recovered)"
+    image = embed.locator("img.embed-image")
+    page.wait_for_function(
+        "([img, old]) => img.getAttribute('src') !== old && img.complete && img.naturalWidth === 600",
+        arg=[image.element_handle(), alarm_graph],
+        timeout=WAIT_MS,
+    )
+    assert image.evaluate("img => img.naturalHeight") == 300
+    (graph,) = incident.files.values()
+    assert requests.get(urllib.parse.urljoin(webhook.page_url, image.get_attribute("src")), timeout=10).content == graph
+    assert shown.locator(".username").text_content() == discord.USERNAME
+    # The follow-up: quiet, and a link to the incident message.
+    assert quiet.locator(".quiet-badge").is_visible() and shown.locator(".quiet-badge").count() == 0
+    assert quiet.locator(".content").text_content().startswith("✅ SiteTooSlow is OK again after 20 min in ALARM")
+    assert quiet.locator(".content a").get_attribute("href").endswith(f"/{incident.id}")
     assert not errors
     page.set_viewport_size({"width": 760, "height": 900})
     page.mouse.move(0, 0)

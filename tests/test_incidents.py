@@ -23,21 +23,12 @@ from chalicelib import alert_store, aws, discord, forwarder
 from devkit import names
 from devkit.discord_fake import CHANNEL_ID, GUILD_ID, DiscordFake, Message, Reply
 from devkit.lambda_events import LambdaContext, alarm_event, sns_event
-from local_stack import resources
 
 EVENTS = Path(__file__).parent / "events"
 SITE_TOO_SLOW = json.loads((EVENTS / "extended-statistic-ok.json").read_text())
 START = datetime(2026, 11, 3, 14, 0, tzinfo=UTC)
 HISTORY_LINE = re.compile(r"^`(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)` (\w+) → (\w+)$", re.MULTILINE)
 JUMP = re.compile(rf"https://discord\.com/channels/{GUILD_ID}/{CHANNEL_ID}/(\d+)")
-
-
-@pytest.fixture
-def alert_table(boto: Any, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The alert state table, created as the local stack creates it, with ALERT_STATE_TABLE naming it."""
-    resources.create_alert_state_table(boto("dynamodb"))
-    monkeypatch.setenv("ALERT_STATE_TABLE", names.ALERT_STATE_TABLE)
-    return names.ALERT_STATE_TABLE
 
 
 def alarm(new: str, old: str, minute: float, name: str = "SiteTooSlow") -> dict[str, Any]:

@@ -103,12 +103,15 @@ def test_published_alarm_reaches_the_webhook_as_a_discord_message(
     assert len(posts) == 1
     post = posts[0]
     assert post.query["wait"] == "true"
-    assert post.headers["Content-Type"] == "application/json"
+    # With its graph, drawn by the emulator's GetMetricWidgetImage: Discord's multipart form.
+    assert post.headers["Content-Type"].startswith("multipart/form-data; boundary=")
     # The fake applies Discord's limits: a message in its channel is one Discord would have accepted.
     (saved,) = [m for m in stack_webhook.channel() if m.payload == post.json]
     embed = saved.payload["embeds"][0]
     # Recognised as a CloudWatch alarm (not shown as text): it links to the alarm in the console.
     assert embed["url"].endswith(f"alarm/{alarm['AlarmName']}")
+    (graph,) = saved.files
+    assert embed["image"] == {"url": f"attachment://{graph}"} and saved.files[graph].startswith(b"\x89PNG")
 
 
 def test_an_alarm_its_recovery_and_a_flap_are_one_edited_message_and_one_quiet_follow_up(
@@ -140,6 +143,11 @@ def test_an_alarm_its_recovery_and_a_flap_are_one_edited_message_and_one_quiet_f
         "OK → ALARM",
     ]
     assert incident.id in follow_up.payload["content"]
+    # Every version showed the graph of its moment; the message keeps only the latest one.
+    assert list(incident.files) == ["SiteTooSlow.png"] and incident.files["SiteTooSlow.png"].startswith(b"\x89PNG")
+    for version in [*incident.versions, incident.payload]:
+        assert version["embeds"][0]["image"] == {"url": "attachment://SiteTooSlow.png"}
+    assert follow_up.files == {}
     # Each run is a transition from the state the last one left, and a later one.
     assert [line.split(" for ", 1)[0] for line in printed] == [
         "published OK → ALARM",

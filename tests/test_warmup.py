@@ -63,6 +63,16 @@ from chalice.test import Client
 with Client(app.app, stage_name="test") as client:
     client.lambda_.invoke("forward_alert", client.events.generate_sns_event(message="is anyone there?"))
 """
+ALARM_WITH_GRAPH = """
+from datetime import UTC, datetime
+from chalice.test import Client
+from chalicelib import aws
+from devkit.lambda_events import alarm_event
+from local_stack.alarm import site_too_slow
+with Client(app.app, stage_name="test") as client:
+    client.lambda_.invoke("forward_alert", alarm_event(site_too_slow("ALARM", datetime.now(UTC))))
+result = aws.built()
+"""
 
 
 def init(handler: str | None, env: dict[str, str | None] | None = None, then: str = "") -> dict[str, Any]:
@@ -121,8 +131,9 @@ def test_the_archiver_loads_boto3_and_its_s3_client_and_keeps_if_none_match(buck
     ]
 
 
-def test_the_forwarder_with_webhook_url_loads_requests_and_no_aws_sdk(webhook: DiscordFake) -> None:
-    report = init("app.forward_alert", {"WEBHOOK_URL_PARAMETER": PARAMETER}, then=ALERT)
+def test_the_forwarder_with_webhook_url_and_no_state_loads_requests_and_no_aws_sdk(webhook: DiscordFake) -> None:
+    env = {"WEBHOOK_URL_PARAMETER": PARAMETER, "ALERT_STATE_TABLE": None}
+    report = init("app.forward_alert", env, then=ALERT)
 
     assert {"requests", "chalicelib.forwarder"} <= set(report["modules"])
     assert not {"boto3", "botocore", "aws_embedded_metrics", "aiohttp"} & set(report["modules"])
@@ -134,13 +145,31 @@ def test_the_forwarder_with_webhook_url_loads_requests_and_no_aws_sdk(webhook: D
 def test_the_forwarder_reading_ssm_loads_boto3_and_its_ssm_client(boto: Any) -> None:
     with DiscordFake() as receiver:
         boto("ssm").put_parameter(Name=PARAMETER, Value=receiver.url, Type="SecureString")
-        report = init("app.forward_alert", {"WEBHOOK_URL": None, "WEBHOOK_URL_PARAMETER": PARAMETER}, then=ALERT)
+        env = {"WEBHOOK_URL": None, "WEBHOOK_URL_PARAMETER": PARAMETER, "ALERT_STATE_TABLE": None}
+        report = init("app.forward_alert", env, then=ALERT)
 
         assert {"requests", "boto3", "chalicelib.forwarder"} <= set(report["modules"])
         assert not {"aws_embedded_metrics", "aiohttp"} & set(report["modules"])
-        assert report["clients"] == ["ssm"]
+        # boto3 is loaded anyway, so the graph's client (in the function's region) is built too.
+        assert report["clients"] == ["cloudwatch@us-east-1", "ssm"]
         assert report["warnings"] == []
         assert len(receiver.posts) == 1
+
+
+def test_the_forwarder_with_its_state_table_builds_the_store_and_graph_clients_at_init(
+    webhook: DiscordFake, alert_table: str, boto: Any
+) -> None:
+    report = init("app.forward_alert", {"AWS_REGION": "us-east-1"}, then=ALARM_WITH_GRAPH)
+
+    assert {"requests", "boto3", "chalicelib.forwarder"} <= set(report["modules"])
+    assert not {"aws_embedded_metrics", "aiohttp"} & set(report["modules"])
+    assert report["clients"] == ["cloudwatch@us-east-1", "dynamodb-alerts"]
+    assert report["warnings"] == []
+    # The alarm used the pre-built clients: its state is stored, its graph drawn, no other client built.
+    assert report["result"] == report["clients"]
+    (incident,) = webhook.channel()
+    assert list(incident.files) == ["SiteTooSlow.png"]
+    assert boto("dynamodb").scan(TableName=alert_table)["Count"] == 2  # the delivery and the alarm
 
 
 def test_init_sends_no_aws_request() -> None:
@@ -148,7 +177,12 @@ def test_init_sends_no_aws_request() -> None:
     with DiscordFake() as aws_endpoint:
         endpoint = aws_endpoint.url.split("/api/", 1)[0]
         for handler in warmup.WARM_UPS:
-            env = {"AWS_ENDPOINT_URL": endpoint, "WEBHOOK_URL": None, "WEBHOOK_URL_PARAMETER": PARAMETER}
+            env = {
+                "AWS_ENDPOINT_URL": endpoint,
+                "WEBHOOK_URL": None,
+                "WEBHOOK_URL_PARAMETER": PARAMETER,
+                "ALERT_STATE_TABLE": "compiler-explorer-alerts",
+            }
             report = init(handler, env)
             assert report["warnings"] == [], handler
             assert report["clients"], handler
