@@ -101,6 +101,9 @@ def expected_requests(target: str, invocations: int) -> dict[str, int]:
     """What a cold process of ``target`` sends to AWS in ``invocations`` calls: init sends nothing."""
     counts = Counter({op: n * invocations for op, n in PER_INVOCATION[target].items()})
     counts.update(ONCE.get(target, {}))
+    if "monitoring:GetMetricWidgetImage" in counts:
+        # A process asks for at most graphs.BUDGET.limit images a minute: the rest go without one.
+        counts["monitoring:GetMetricWidgetImage"] = min(counts["monitoring:GetMetricWidgetImage"], graphs.BUDGET.limit)
     return dict(counts)
 
 
@@ -448,5 +451,7 @@ def _did_its_work(
     posts = webhook.posts[posts_before:]
     if len(posts) != invocations:
         return False
-    # The project's alarms go out with their graph (the emulator always draws one).
-    return not report.get("clients_after_call") or all(post.files for post in posts)
+    # The project's alarms go out with their graph (the emulator always draws one), as many as the
+    # process's storm budget allows (graphs.BUDGET: 10 a minute), and the rest without one.
+    graphed = sum(1 for post in posts if post.files)
+    return not report.get("clients_after_call") or graphed == min(len(posts), graphs.BUDGET.limit)
