@@ -87,6 +87,18 @@ def alert_table(boto: Any, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
+def proxy(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The fault proxy (reliability.faultproxy) in front of moto, with every client of the app pointed at it."""
+    from reliability import faultproxy
+
+    with faultproxy.FaultProxy(moto_endpoint) as running:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", running.url)
+        aws.reset()
+        yield running
+    aws.reset()
+
+
+@pytest.fixture
 def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[DiscordFake]:
     """The Discord fake, with WEBHOOK_URL pointing at it."""
     with DiscordFake() as discord:

@@ -9,7 +9,6 @@ import base64
 import json
 import re
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -296,15 +295,6 @@ def site_too_slow(now: datetime) -> dict[str, Any]:
     from local_stack.alarm import site_too_slow as alarm
 
     return alarm("ALARM", now)
-
-
-@pytest.fixture
-def proxy(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[faultproxy.FaultProxy]:
-    """The fault proxy in front of moto, with the app's clients pointed at it."""
-    with faultproxy.FaultProxy(moto_endpoint) as running:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", running.url)
-        aws.reset()
-        yield running
 
 
 def cloudwatch(region: str) -> Any:
