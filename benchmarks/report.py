@@ -160,6 +160,15 @@ def _cold(summary: dict[str, Any]) -> str:
     return f"{summary['total_ms']:.0f} (init {summary['init_ms']:.0f} + first call {summary['first_call_ms']:.0f})"
 
 
+def _cold_cells(result: dict[str, Any], modelled: dict[str, Any] | None = None) -> tuple[str, str, str]:
+    """Project, baseline and ratio cells of one cold-start result; ``modelled`` figures in brackets."""
+    cells = (_cold(result["project"]), _cold(result["baseline"]), _ratio(result["ratio_total"]))
+    if modelled is None:
+        return cells
+    also = (f"{modelled['project']['total_ms']:.0f}", f"{modelled['baseline']['total_ms']:.0f}")
+    return (f"{cells[0]} ({also[0]})", f"{cells[1]} ({also[1]})", f"{cells[2]} ({_ratio(modelled['ratio_total'])})")
+
+
 def _coldstart_rows(cold: dict[str, Any]) -> list[tuple[str, ...]]:
     """Per entry point: unthrottled, then throttled at each memory size (modelled in brackets), then memory."""
     mechanism = cold["throttle"]["mechanism"]
@@ -173,9 +182,7 @@ def _coldstart_rows(cold: dict[str, Any]) -> list[tuple[str, ...]]:
                 "3",
                 case,
                 f"unthrottled (full CPU throughout): init + first call, median of {n} processes, ms",
-                _cold(free["project"]),
-                _cold(free["baseline"]),
-                _ratio(free["ratio_total"]),
+                *_cold_cells(free),
             )
         )
         for size, modelled in row["modelled"].items():
@@ -183,27 +190,11 @@ def _coldstart_rows(cold: dict[str, Any]) -> list[tuple[str, ...]]:
             label = f"{size} MB{' (configured)' if memory == row['memory_mb'] else ''}, {_vcpu(memory)}"
             measured = row["throttled"].get(size)
             if measured:
-                rows.append(
-                    (
-                        "3",
-                        case,
-                        f"throttled to {label} ({mechanism}) after init: init + first call, ms (modelled)",
-                        f"{_cold(measured['project'])} ({modelled['project']['total_ms']:.0f})",
-                        f"{_cold(measured['baseline'])} ({modelled['baseline']['total_ms']:.0f})",
-                        f"{_ratio(measured['ratio_total'])} ({_ratio(modelled['ratio_total'])})",
-                    )
-                )
+                measure = f"throttled to {label} ({mechanism}) after init: init + first call, ms (modelled)"
+                rows.append(("3", case, measure, *_cold_cells(measured, modelled)))
             else:
-                rows.append(
-                    (
-                        "3",
-                        case,
-                        f"modelled at {label} (no cgroup here): init + first call's CPU ÷ share + its wait, ms",
-                        _cold(modelled["project"]),
-                        _cold(modelled["baseline"]),
-                        _ratio(modelled["ratio_total"]),
-                    )
-                )
+                measure = f"modelled at {label} (no cgroup here): init + first call's CPU ÷ share + its wait, ms"
+                rows.append(("3", case, measure, *_cold_cells(modelled)))
         project, baseline = free["project"], free["baseline"]
         rows.append(
             (

@@ -148,39 +148,48 @@ def test_the_summary_says_what_happened() -> None:
     assert "Initiated by: codepipeline/compiler-explorer-stats" in build
 
 
-@pytest.mark.parametrize(
-    ("severity", "colour"), [(8.9, alerts.RED), (7, alerts.RED), (5.5, alerts.AMBER), (2, alerts.GREY)]
-)
-def test_guardduty_severity_sets_the_colour(severity: float, colour: int) -> None:
-    finding = event("eventbridge-guardduty-finding.json")
-    finding["detail"]["severity"] = severity
-    assert embed_of(json.dumps(finding))["color"] == colour
+# (sample, where the event states its severity, what it says, the colour): GuardDuty's number, Health's
+# category, Security Hub's label.
+GUARDDUTY, HEALTH, HUB = ("detail", "severity"), ("detail", "eventTypeCategory"), ("detail", "findings", 0, "Severity")
+SEVERITIES = [
+    *(
+        ("eventbridge-guardduty-finding.json", GUARDDUTY, value, colour)
+        for value, colour in [(8.9, alerts.RED), (7, alerts.RED), (5.5, alerts.AMBER), (2, alerts.GREY)]
+    ),
+    *(
+        ("eventbridge-health-issue.json", HEALTH, value, colour)
+        for value, colour in [
+            ("issue", alerts.RED),
+            ("scheduledChange", alerts.AMBER),
+            ("accountNotification", alerts.GREY),
+        ]
+    ),
+    *(
+        ("eventbridge-securityhub-finding.json", (*HUB, "Label"), value, colour)
+        for value, colour in [
+            ("CRITICAL", alerts.RED),
+            ("HIGH", alerts.RED),
+            ("MEDIUM", alerts.AMBER),
+            ("LOW", alerts.GREY),
+            ("INFORMATIONAL", alerts.GREY),
+        ]
+    ),
+]
 
 
 @pytest.mark.parametrize(
-    ("category", "colour"),
-    [("issue", alerts.RED), ("scheduledChange", alerts.AMBER), ("accountNotification", alerts.GREY)],
+    ("sample", "path", "value", "colour"), SEVERITIES, ids=[f"{case[0][12:-5]}-{case[2]}" for case in SEVERITIES]
 )
-def test_health_category_sets_the_colour(category: str, colour: int) -> None:
-    health = event("eventbridge-health-issue.json")
-    health["detail"]["eventTypeCategory"] = category
-    assert embed_of(json.dumps(health))["color"] == colour
-
-
-@pytest.mark.parametrize(
-    ("label", "colour"),
-    [
-        ("CRITICAL", alerts.RED),
-        ("HIGH", alerts.RED),
-        ("MEDIUM", alerts.AMBER),
-        ("LOW", alerts.GREY),
-        ("INFORMATIONAL", alerts.GREY),
-    ],
-)
-def test_security_hub_severity_label_sets_the_colour(label: str, colour: int) -> None:
-    hub = event("eventbridge-securityhub-finding.json")
-    hub["detail"]["findings"][0]["Severity"]["Label"] = label
-    assert embed_of(json.dumps(hub))["color"] == colour
+def test_what_an_event_says_of_its_severity_sets_the_colour(
+    sample: str, path: tuple[str | int, ...], value: Any, colour: int
+) -> None:
+    document = event(sample)
+    *parents, last = path
+    holder: Any = document
+    for key in parents:
+        holder = holder[key]
+    holder[last] = value
+    assert embed_of(json.dumps(document))["color"] == colour
 
 
 def test_a_custom_event_gets_the_envelope_and_the_neutral_colour() -> None:
