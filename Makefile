@@ -49,9 +49,12 @@ browser:
 	else echo "$(CHROMIUM_MISSING)"; fi
 
 # This project beside the seed's strategy on its own moto server (a few minutes): prints one
-# table and writes benchmarks/results.json. `make test` runs a quick mode of it.
+# table, writes benchmarks/results.json and fails on a missed structural target. A quick run
+# (about a minute, structure only): make bench BENCH_ARGS=--quick. `make test` checks the targets
+# against the committed results in seconds (tests/test_bench_report.py).
+BENCH_ARGS ?=
 bench: $(INSTALLED)
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 # The reliability suite at full size (5,000 page loads on the local stack, more generated input,
 # the slow Discord and kill scenarios; several minutes). `make test` runs its quick mode.

@@ -133,12 +133,3 @@ def open_quotas(memory_sizes: Iterable[int]) -> Iterator[Quotas | None]:
     finally:
         for quota in made:
             _remove(quota)
-
-
-def leftover_groups() -> list[str]:
-    """Groups this module made that still exist (none, after ``open_quotas`` has closed)."""
-    found = []
-    for root in (_v1_root(), _v2_root()):
-        if root is not None:
-            found += [str(path) for path in root.glob(f"{_PREFIX}-*")]
-    return found

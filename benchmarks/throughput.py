@@ -71,7 +71,6 @@ def throughput_row(clients: int, per_client: int, deadline_seconds: float = 180)
         archived_seconds = time.perf_counter() - started
         stopped = stack.stop()
     return {
-        "available": True,
         "clients": clients,
         "sponsors_per_page_load": SPONSORS,
         "sent": len(statuses),
