@@ -2,6 +2,7 @@
 
 One place for each thing: the moto launcher (``moto``), the Discord fake (``discord_fake``), the
 archive reader (``archive``), queue helpers (``sqs``), waiting and ports (``net``), child processes
-(``process``), Lambda events and contexts (``lambda_events``), and the resource names and fake
-credentials (``names``). Never shipped: Chalice packages only ``app.py`` and ``chalicelib/``.
+(``process``), Lambda events and contexts (``lambda_events``), the fault-injecting proxy in front of moto
+(``faultproxy``), and the resource names and fake credentials (``names``). Never shipped: Chalice
+packages only ``app.py`` and ``chalicelib/``.
 """

@@ -1,6 +1,7 @@
-"""The reliability suite's tools: a fault-injecting proxy in front of moto, Lambda's SQS event source
-mapping and asynchronous retries in miniature, the load generator, the deploy harness and the secret
-scan. Development only: nothing here ships to Lambda; what it shares with the rest is in ``devkit``."""
+"""The reliability suite's tools: Lambda's SQS event source mapping and asynchronous retries in
+miniature, the load generator, the deploy harness and the secret scan (the fault proxy is
+``devkit.faultproxy``, which the tests' fixtures share). Development only: nothing here ships to
+Lambda; what it shares with the rest is in ``devkit``."""
 
 import os
 

@@ -20,8 +20,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from devkit import names, process
-from reliability import faultproxy
+from devkit import faultproxy, names, process
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = "reliability"

@@ -88,8 +88,8 @@ def alert_table(boto: Any, monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.fixture
 def proxy(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The fault proxy (reliability.faultproxy) in front of moto, with every client of the app pointed at it."""
-    from reliability import faultproxy
+    """The fault proxy (devkit.faultproxy) in front of moto, with every client of the app pointed at it."""
+    from devkit import faultproxy
 
     with faultproxy.FaultProxy(moto_endpoint) as running:
         monkeypatch.setenv("AWS_ENDPOINT_URL", running.url)

@@ -17,10 +17,10 @@ import pytest
 import requests
 
 from chalicelib import alert_store, aws, discord, forwarder, graphs
+from devkit import faultproxy
 from devkit.discord_fake import DiscordFake, Message, Reply
 from devkit.lambda_events import alarm_event, sns_event
 from local_stack.alarm import seed_datapoints, site_too_slow
-from reliability import faultproxy
 
 EVENTS = Path(__file__).parent / "events"
 GRAPH = "SiteTooSlow.png"

@@ -16,10 +16,9 @@ from typing import Any
 import pytest
 
 from chalicelib import alerts, aws, discord, graphs
-from devkit import names
+from devkit import faultproxy, names
 from devkit.discord_fake import DiscordFake
 from devkit.widget_image import problems
-from reliability import faultproxy
 
 EVENTS = Path(__file__).parent / "events"
 ALARMS = sorted(p.name for p in EVENTS.glob("*.json") if alerts.alarm_from_message(p.read_text()))

@@ -1,6 +1,6 @@
 """Faults at the real boundaries, each followed by the same count of what was archived.
 
-AWS faults come from a proxy in front of moto (``reliability.faultproxy``): the app's boto3
+AWS faults come from a proxy in front of moto (``devkit.faultproxy``): the app's boto3
 clients talk to it, so botocore's own retries and error handling run for real. Discord's come
 from a scripted local webhook. The resources are created in moto from resources/stateful.yaml,
 so the dead-letter queue and the failed-alert queue behave as the template declares; the SQS
@@ -12,21 +12,20 @@ import json
 import random
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 from chalice.test import Client
 
-from chalicelib import aws, discord
+from chalicelib import discord
 from deploy import template
-from devkit import archive, names
+from devkit import archive, faultproxy, names
 from devkit.discord_fake import TOKEN, DiscordFake, Reply
+from devkit.faultproxy import Rule
 from devkit.net import eventually
 from devkit.sqs import bodies
-from reliability import FULL, faultproxy, lambda_async
-from reliability.faultproxy import Rule
+from reliability import FULL, lambda_async
 from reliability.sqs import EventSourceMapping
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
@@ -48,19 +47,6 @@ def stateful(boto: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.setenv("S3_BUCKET_NAME", BUCKET)
     monkeypatch.setenv("COMPILER_BUILD_TABLE", names.BUILD_TABLE)
     return urls
-
-
-@pytest.fixture
-def proxy(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[faultproxy.FaultProxy]:
-    """A fault-injecting proxy in front of moto; every AWS call the app makes goes through it."""
-    release = threading.Event()
-    with faultproxy.FaultProxy(moto_endpoint) as running:
-        running.release = release  # type: ignore[attr-defined]
-        monkeypatch.setenv("AWS_ENDPOINT_URL", running.url)
-        aws.reset()
-        yield running
-        release.set()
-    aws.reset()
 
 
 @pytest.fixture

@@ -18,14 +18,14 @@ import requests
 from chalice.test import Client
 
 import app as stats_app
-from devkit import archive, names
+from devkit import archive, faultproxy, names
+from devkit.faultproxy import Rule
 from devkit.net import eventually
 from devkit.process import OutputProcess
 from local_stack import launcher, resources
 from local_stack.launcher import RUNTIME_READY
 from local_stack.options import Options
-from reliability import FULL, faultproxy, load, scale
-from reliability.faultproxy import Rule
+from reliability import FULL, load, scale
 
 BATCH_WINDOW = 3  # seconds the stack's archiver gathers a batch (production: 300)
 VISIBILITY = 5  # seconds before a batch a dead runtime held comes back (more than the window)
