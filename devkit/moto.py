@@ -20,6 +20,9 @@ checks is unchanged.
 One fidelity fix is applied to moto's DynamoDB: DynamoDB applies each conditional write atomically,
 but moto 5.2.5 checks the condition and then writes without a lock, so two concurrent requests can
 both pass one condition. Its writes are serialised, as the alert forwarder's locks rely on.
+
+Both patch moto's internals; tests/test_devkit_moto.py fails when either stops applying to the
+installed moto.
 """
 
 import argparse
@@ -176,7 +179,12 @@ def serve(port: int, count: bool) -> int:
 
 
 def _bounded_receive_cost() -> None:
-    """Make moto's retention check per received message O(1) instead of O(messages in the queue)."""
+    """Make moto's retention check per received message O(1) instead of O(messages in the queue).
+
+    Works around moto 5.2.5's ``SQSBackend.is_message_valid_based_on_retention_period``, which
+    ``receive_message`` calls per message and which computes every queue attribute (three of them
+    count the whole queue) to read one. tests/test_devkit_moto.py fails if the patch stops applying.
+    """
     from moto.core.utils import unix_time
     from moto.sqs.models import SQSBackend
 
@@ -195,7 +203,12 @@ _dynamodb_lock = threading.RLock()
 
 
 def atomic_dynamodb_writes() -> None:
-    """Make each of moto's DynamoDB writes (condition check and write) one step, as in DynamoDB."""
+    """Make each of moto's DynamoDB writes (condition check and write) one step, as in DynamoDB.
+
+    Works around moto 5.2.5's ``DynamoDBBackend`` write methods, which check a condition and then
+    write without a lock, so two concurrent conditional writes can both pass. tests/test_devkit_moto.py
+    fails if one of them is missing or another write method appears.
+    """
     from moto.dynamodb.models import DynamoDBBackend
 
     for name in _DYNAMODB_WRITES:

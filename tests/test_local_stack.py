@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from devkit import archive, moto, names, net
+from devkit import archive, names, net
 from devkit.discord_fake import DiscordFake, Message
 from devkit.names import ARCHIVE_BUCKET as BUCKET
 from devkit.net import eventually
@@ -296,28 +296,6 @@ def test_a_busy_port_is_reported_without_a_traceback() -> None:
     assert result.returncode == 2
     assert f"127.0.0.1:{port} is in use: set PORT to a free port" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
-
-
-@pytest.mark.parametrize("age_seconds", [0, 599, 601, 10_000])
-def test_the_emulators_faster_retention_check_agrees_with_moto(
-    monkeypatch: pytest.MonkeyPatch, age_seconds: int
-) -> None:
-    from moto.sqs.models import SQSBackend, sqs_backends
-
-    name = "is_message_valid_based_on_retention_period"
-    original = getattr(SQSBackend, name)
-    monkeypatch.setattr(SQSBackend, name, original)  # restored after the test, for conftest's moto
-    backend = sqs_backends["111111111111"]["us-east-1"]  # an account no other test uses
-    backend.create_queue("retention-check", MessageRetentionPeriod="600")
-    try:
-        message = backend.send_message("retention-check", "body")
-        message.sent_timestamp -= age_seconds * 1000
-        expected = original(backend, "retention-check", message)
-        moto._bounded_receive_cost()
-        assert getattr(SQSBackend, name) is not original
-        assert getattr(SQSBackend, name)(backend, "retention-check", message) == expected == (age_seconds < 600)
-    finally:
-        backend.delete_queue("retention-check")
 
 
 def _emulator_pid(stack: launcher.StackProcess) -> int:
