@@ -1,5 +1,7 @@
-"""`make package`: the SAM template Chalice writes deploys what production needs, and passes cfn-lint;
-the dev stage's stack names nothing of production's."""
+"""`make package-stack`: the SAM template Chalice writes, merged with resources/, deploys what production's
+functions need: runtimes, handlers, event sources, variables, the alert failure destination; the dev
+stage's stack names nothing of production's. The resources themselves (names, sizes, retention, alarms,
+cfn-lint) are test_reliability_resources'; roles and routes test_reliability_security's."""
 
 import json
 import re
@@ -10,13 +12,15 @@ from typing import Any
 import pytest
 import yaml
 
+from deploy import template
+
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ARN = "us-east-1:052730242331"
 
 
 @pytest.fixture(scope="module")
 def resources(packaged_stack: Callable[[str], Path]) -> dict[str, Any]:
-    """The prod template `chalice package` writes (merged with resources/, linted by test_reliability_resources)."""
+    """The prod stack: the template `chalice package` writes, merged with resources/."""
     return yaml.safe_load(packaged_stack("prod").read_text())["Resources"]
 
 
@@ -50,6 +54,8 @@ def test_the_archiver_reads_the_queue_in_batches_of_100_within_300_seconds(resou
     assert source["Properties"]["MaximumBatchingWindowInSeconds"] == 300
     assert source["Properties"]["Queue"]["Fn::Sub"].endswith(":CompilerExplorerStats")
     assert function["Environment"]["Variables"]["S3_BUCKET_NAME"] == "compiler-explorer-logs"
+    # The stack creates the queue before it subscribes the function to it.
+    assert resources["ArchiveStats"]["DependsOn"] == "StatsQueue"
 
 
 def test_the_forwarder_subscribes_to_the_alert_topic(resources: dict[str, Any]) -> None:
@@ -62,13 +68,47 @@ def test_the_forwarder_subscribes_to_the_alert_topic(resources: dict[str, Any]) 
         "WEBHOOK_URL_PARAMETER": "/admin/discord_webhook_url",
         "ALERT_STATE_TABLE": "compiler-explorer-alerts",
     }
+    assert resources["ForwardAlert"]["DependsOn"] == "AlertTopic"
+
+
+def test_an_alert_that_fails_every_retry_is_parked_in_the_failure_queue(resources: dict[str, Any]) -> None:
+    invoke_config = resources["ForwardAlertInvokeConfig"]
+    assert invoke_config["Type"] == "AWS::Lambda::EventInvokeConfig"
+    properties = invoke_config["Properties"]
+    assert properties["FunctionName"] == {"Ref": "ForwardAlert"}
+    assert properties["Qualifier"] == "$LATEST"
+    assert properties["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["AlertFailureQueue", "Arn"]}
+    assert 1 <= properties["MaximumRetryAttempts"] <= 2
+    assert resources["AlertFailureQueue"]["Type"] == "AWS::SQS::Queue"
 
 
 def test_the_api_reads_productions_table_and_queue(resources: dict[str, Any]) -> None:
-    # Its routes, CORS and role are test_reliability_security's; the zip's contents are the bench smoke test's.
+    # Routes, CORS and role: test_reliability_security. The zip's contents: make bench (benchmarks/report.py).
     variables = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert variables["COMPILER_BUILD_TABLE"] == "compiler-builds"
     assert variables["SQS_STATS_QUEUE"] == "https://sqs.us-east-1.amazonaws.com/052730242331/CompilerExplorerStats"
+
+
+def test_the_stateful_template_and_the_stack_pass_cfn_lint(packaged_stack: Callable[[str], Path]) -> None:
+    result = template.lint(template.STATEFUL, packaged_stack("prod"))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_operator_is_told_when_messages_pile_up_or_fail(resources: dict[str, Any]) -> None:
+    alarms = {k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
+    watched = {
+        json.dumps(alarm["Dimensions"][0]["Value"]): alarm["MetricName"]
+        for alarm in alarms.values()
+        if alarm["Dimensions"]
+    }
+    assert watched == {
+        json.dumps({"Fn::GetAtt": ["StatsDeadLetterQueue", "QueueName"]}): "ApproximateNumberOfMessagesVisible",
+        json.dumps({"Fn::GetAtt": ["StatsQueue", "QueueName"]}): "ApproximateAgeOfOldestMessage",
+        json.dumps({"Fn::GetAtt": ["AlertFailureQueue", "QueueName"]}): "ApproximateNumberOfMessagesVisible",
+        json.dumps({"Ref": "ArchiveStats"}): "Errors",
+    }
+    assert all(alarm["AlarmActions"] == [{"Ref": "AlertTopic"}] for alarm in alarms.values())
 
 
 # ---- the dev stage: its own queue, table, bucket, topic, parameter and metric stream ----------
@@ -94,6 +134,8 @@ def test_nothing_in_the_dev_stack_names_a_production_resource(dev_stack: dict[st
 
     assert len(names) > 20, "the scan sees the stack's names"
     assert strays == []
+    # Names are literal in a packaged stack: no parameter could turn dev's into production's.
+    assert "Parameters" not in dev_stack and "Conditions" not in dev_stack
 
 
 def test_dev_functions_use_the_resources_the_dev_stack_creates(dev_stack: dict[str, Any]) -> None:

@@ -1,9 +1,9 @@
-"""The stateful resources' template: valid alone and merged into Chalice's, named as production
-names things (and every other stage apart from them), sized so that nothing expires before it can
-be retried, and ready to adopt production's existing resources by a resource import."""
+"""The stateful resources' template (resources/stateful.yaml): named as production names things (and
+every other stage apart from them), sized so that nothing expires before it can be retried, and ready
+to adopt production's existing resources by a resource import. The stack it is merged into (cfn-lint,
+event sources, variables, alarms, the failure destination) is test_packaging's."""
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,22 +26,9 @@ def stateful() -> dict[str, Any]:
     return template.for_stage(yaml.safe_load(template.STATEFUL.read_text()), "prod")["Resources"]
 
 
-@pytest.fixture(scope="module")
-def merged(packaged_stack: Callable[[str], Path]) -> tuple[Path, dict[str, Any]]:
-    """`chalice package --stage prod` with the merge template: the path and the template."""
-    path = packaged_stack("prod")
-    return path, yaml.safe_load(path.read_text())
-
-
 def archiver_source() -> Any:
     (source,) = [s for s in stats_app.app.event_sources if getattr(s, "queue", None) == settings.STATS_QUEUE_NAME]
     return source
-
-
-def test_the_stateful_template_and_the_merged_one_pass_cfn_lint(merged: tuple[Path, dict[str, Any]]) -> None:
-    result = template.lint(template.STATEFUL, merged[0])
-
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_names_are_productions(stateful: dict[str, Any]) -> None:
@@ -109,47 +96,6 @@ def test_everything_stateful_survives_deleting_the_stack(stateful: dict[str, Any
         assert resource.get("UpdateReplacePolicy") == "Retain", logical_id
 
 
-def test_the_merged_template_wires_the_event_sources_and_the_alert_failure_destination(
-    merged: tuple[Path, dict[str, Any]],
-) -> None:
-    resources = merged[1]["Resources"]
-    (sqs_event,) = resources["ArchiveStats"]["Properties"]["Events"].values()
-    assert sqs_event["Properties"]["BatchSize"] == 100
-    assert sqs_event["Properties"]["MaximumBatchingWindowInSeconds"] == 300
-    assert sqs_event["Properties"]["Queue"]["Fn::Sub"].endswith(f":{settings.STATS_QUEUE_NAME}")
-    (sns_event,) = resources["ForwardAlert"]["Properties"]["Events"].values()
-    assert sns_event["Properties"]["Topic"]["Fn::Sub"].endswith(f":{settings.ALERT_TOPIC_NAME}")
-    # The stack creates queue and topic before it subscribes the functions to them.
-    assert resources["ArchiveStats"]["DependsOn"] == "StatsQueue"
-    assert resources["ForwardAlert"]["DependsOn"] == "AlertTopic"
-
-    invoke_config = resources["ForwardAlertInvokeConfig"]
-    assert invoke_config["Type"] == "AWS::Lambda::EventInvokeConfig"
-    properties = invoke_config["Properties"]
-    assert properties["FunctionName"] == {"Ref": "ForwardAlert"}
-    assert properties["Qualifier"] == "$LATEST"
-    assert properties["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["AlertFailureQueue", "Arn"]}
-    assert 1 <= properties["MaximumRetryAttempts"] <= 2
-    assert resources["AlertFailureQueue"]["Type"] == "AWS::SQS::Queue"
-
-
-def test_an_operator_is_told_when_messages_pile_up_or_fail(merged: tuple[Path, dict[str, Any]]) -> None:
-    resources = merged[1]["Resources"]
-    alarms = {k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
-    watched = {
-        json.dumps(alarm["Dimensions"][0]["Value"]): alarm["MetricName"]
-        for alarm in alarms.values()
-        if alarm["Dimensions"]
-    }
-    assert watched == {
-        json.dumps({"Fn::GetAtt": ["StatsDeadLetterQueue", "QueueName"]}): "ApproximateNumberOfMessagesVisible",
-        json.dumps({"Fn::GetAtt": ["StatsQueue", "QueueName"]}): "ApproximateAgeOfOldestMessage",
-        json.dumps({"Fn::GetAtt": ["AlertFailureQueue", "QueueName"]}): "ApproximateNumberOfMessagesVisible",
-        json.dumps({"Ref": "ArchiveStats"}): "Errors",
-    }
-    assert all(alarm["AlarmActions"] == [{"Ref": "AlertTopic"}] for alarm in alarms.values())
-
-
 # What production has, by name (production.md); every other stage's names are these, suffixed.
 PRODUCTION_NAMES = {
     "queues": ["CompilerExplorerAlert-failed", "CompilerExplorerStats", "CompilerExplorerStats-dead-letter"],
@@ -209,15 +155,6 @@ def test_the_stack_of_a_stage_creates_that_stages_names_and_prod_keeps_productio
     for resource in resolved.values():
         by_kind.setdefault(KIND[resource["Type"]], []).append(resource["Properties"][NAME_PROPERTY[resource["Type"]]])
     assert {kind: sorted(found) for kind, found in by_kind.items()} == names
-
-
-def test_the_dev_stack_cannot_be_deployed_under_productions_names(packaged_stack: Callable[[str], Path]) -> None:
-    dev = yaml.safe_load(packaged_stack("dev").read_text())
-
-    # Names are literal in a packaged stack: no parameter could turn dev's into production's.
-    assert "Parameters" not in dev and "Conditions" not in dev
-    queue = dev["Resources"]["StatsQueue"]["Properties"]
-    assert queue["QueueName"] == "CompilerExplorerStats-dev"
 
 
 # ---- adopting production's resources: a resource import, not a create ---------------------------
