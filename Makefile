@@ -60,7 +60,7 @@ bench: $(INSTALLED)
 # the slow Discord and kill scenarios; several minutes). `make test` runs its quick mode.
 reliability: $(INSTALLED)
 	RELIABILITY_FULL=1 $(BIN)/pytest --timeout=900 tests/test_reliability_*.py
-	@echo "figures (build/reliability/load.json):" && cat build/reliability/load.json
+	@echo "figures (reliability/load.json, quoted in the README: commit it with the README):" && cat reliability/load.json
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -1,18 +1,18 @@
 """Row 5: page loads per second through the local stack (`make local`), counted once archived.
 
-Several clients POST page loads over HTTP to the stack's API (Chalice's local server) at
-once; a page load counts only when its line is in an archive object in S3, so the figure
-covers the API, the queue, the event runtime and the archiver together.
+Several clients POST page loads over HTTP to the stack's API (Chalice's local server) at once,
+with the reliability suite's load generator (``reliability.load``); a page load counts only when
+its line is in an archive object in S3, so the figure covers the API, the queue, the event runtime
+and the archiver together.
 """
 
-import threading
 import time
-import urllib.request
 from typing import Any
 
 from benchmarks.timing import median_ms, p95_ms
 from devkit import archive
 from local_stack import launcher
+from reliability import load
 
 SPONSORS = 3
 # A short batching window, so the last page loads are archived soon after they are sent.
@@ -31,36 +31,18 @@ def throughput_row(clients: int, per_client: int, deadline_seconds: float = 180)
         s3 = stack.client("s3")
         seen: dict[str, bytes] = {}
         before = _archived(s3, seen)
-        latencies: list[float] = []
-        statuses: list[int] = []
-        lock = threading.Lock()
         deadline = time.monotonic() + deadline_seconds
-
-        def client(number: int) -> None:
-            icons = ",".join(f"client{number}-sponsor{n}" for n in range(SPONSORS))
-            url = f"{stack.api_url}/pageload?icons={icons}"
-            for _ in range(per_client):
-                if time.monotonic() > deadline:
-                    return
-                request = urllib.request.Request(url, method="POST")  # noqa: S310 (loopback)
-                started = time.perf_counter()
-                try:
-                    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback)
-                        status = response.status
-                except urllib.error.HTTPError as error:
-                    status = error.code
-                with lock:
-                    latencies.append(time.perf_counter() - started)
-                    statuses.append(status)
-
         started = time.perf_counter()
-        threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        sent_seconds = time.perf_counter() - started
-        accepted = statuses.count(200)
+        sponsors = [f"client-sponsor{n}" for n in range(SPONSORS)]
+        sent = load.run(
+            stack.api_url,
+            clients * per_client,
+            clients,
+            time_limit=deadline_seconds,
+            sponsors=sponsors,
+            per_load=SPONSORS,
+        )
+        accepted = sent.accepted
         archived = (0, 0)
         while time.monotonic() < deadline:
             total = _archived(s3, seen)
@@ -73,17 +55,17 @@ def throughput_row(clients: int, per_client: int, deadline_seconds: float = 180)
     return {
         "clients": clients,
         "sponsors_per_page_load": SPONSORS,
-        "sent": len(statuses),
+        "sent": sum(sent.statuses.values()),
         "accepted": accepted,
         "archived_page_loads": archived[0],
         "archived_sponsor_views": archived[1],
         "all_archived": archived[0] == accepted == clients * per_client and archived[1] == accepted * SPONSORS,
-        "http_seconds": round(sent_seconds, 2),
+        "http_seconds": round(sent.seconds, 2),
         "archived_seconds": round(archived_seconds, 2),
-        "accepted_per_second": round(accepted / sent_seconds, 1) if sent_seconds else None,
+        "accepted_per_second": round(accepted / sent.seconds, 1) if sent.seconds else None,
         "archived_per_second": round(archived[0] / archived_seconds, 1) if archived_seconds else None,
-        "median_ms": median_ms(latencies),
-        "p95_ms": p95_ms(latencies),
+        "median_ms": median_ms(sent.latencies),
+        "p95_ms": p95_ms(sent.latencies),
         "stack_exit_code": stopped,
         "batch_window_seconds": BATCH_WINDOW,
     }

@@ -39,11 +39,16 @@ def median_ms(seconds: list[float]) -> float | None:
     return round(statistics.median(seconds) * 1000, 3) if seconds else None
 
 
-def p95_ms(seconds: list[float]) -> float | None:
+def percentile_ms(seconds: list[float], fraction: float) -> float | None:
+    """The nearest-rank percentile (``fraction`` 0.95: p95) of durations in seconds, in ms."""
     if not seconds:
         return None
     ordered = sorted(seconds)
-    return round(ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)] * 1000, 3)
+    return round(ordered[max(0, math.ceil(fraction * len(ordered)) - 1)] * 1000, 3)
+
+
+def p95_ms(seconds: list[float]) -> float | None:
+    return percentile_ms(seconds, 0.95)
 
 
 def ratio(ours: float | None, theirs: float | None) -> float | None:

@@ -24,6 +24,7 @@ from devkit.process import OutputProcess
 
 # The page's part is optional, so a line from before the page still parses.
 READY = re.compile(r"\[stack\] ready: API ([^\s,]+), AWS emulator ([^\s,]+)(?:, alerts page (\S+))?")
+# What local_stack.events prints once it polls; the stack (local_stack.stack) watches for it too.
 RUNTIME_READY = re.compile(r"\[events\] runtime ready \(pid (\d+)\)")
 
 

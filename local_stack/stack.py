@@ -12,7 +12,6 @@ import functools
 import json
 import logging
 import os
-import re
 import shutil
 import signal
 import socket
@@ -33,13 +32,13 @@ from devkit.names import ACCOUNT_ID, HOST, REGION, WEBHOOK_PARAMETER
 from devkit.process import OutputProcess
 from local_stack import applocal, resources, seed
 from local_stack.api import ApiServer
+from local_stack.launcher import RUNTIME_READY
 from local_stack.options import STAGE, OptionError, Options
 
 logger = logging.getLogger("local_stack.stack")
 discord_logger = logging.getLogger("local_stack.discord")
 
 READY_LINE = "ready: API {api}, AWS emulator {aws}, alerts page {page}"  # the launcher waits for this line
-RUNTIME_READY = re.compile(r"\[events\] runtime ready \(pid (\d+)\)")
 STARTUP_SECONDS = 60
 API_GRACE_SECONDS = 2.0
 RUNTIME_FLUSH_START_SECONDS = 5.0

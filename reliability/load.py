@@ -5,7 +5,8 @@ time) to a running stack; ``wait_for_archive`` waits for the queue to drain into
 ``archive_counts`` counts the lines, so a test can check that the archive holds exactly one
 ``PageLoad`` line per accepted request and exactly the expected ``SponsorView`` lines per sponsor.
 `make reliability` runs it at full size (tests/test_reliability_stack.py) and writes the figures to
-``build/reliability/load.json``.
+``reliability/load.json``, which is committed and quoted in the README; the benchmark's row 5
+(``benchmarks/throughput.py``) sends its page loads with ``run`` too.
 """
 
 import http.client
@@ -15,15 +16,17 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.timing import percentile_ms
 from devkit import archive
 
 SPONSORS = ["intel", "google", "jetbrains", "solid_sands", "pvs-studio", "tenstorrent", "hudson_river", "backtrace"]
 MAX_SPONSORS_PER_LOAD = 6
-RESULTS = Path(__file__).resolve().parent.parent / "build" / "reliability" / "load.json"
+RESULTS = Path(__file__).resolve().parent / "load.json"
 
 
 @dataclass
@@ -40,10 +43,6 @@ class LoadResult:
     def per_second(self) -> float:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
 
-    def percentile(self, fraction: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
-
     def summary(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
@@ -53,21 +52,28 @@ class LoadResult:
             "seconds": round(self.seconds, 2),
             "requests_per_second": round(self.per_second, 1),
             "latency_ms": {
-                "p50": round(self.percentile(0.50) * 1000, 1),
-                "p90": round(self.percentile(0.90) * 1000, 1),
-                "p99": round(self.percentile(0.99) * 1000, 1),
+                **{f"p{round(f * 100)}": round(percentile_ms(self.latencies, f) or 0.0, 1) for f in (0.5, 0.9, 0.99)},
                 "max": round(max(self.latencies, default=0.0) * 1000, 1),
             },
         }
 
 
 def run(
-    api_url: str, requests: int, clients: int, *, rate: float = 0.0, seed: int = 0, time_limit: float = 300.0
+    api_url: str,
+    requests: int,
+    clients: int,
+    *,
+    rate: float = 0.0,
+    seed: int = 0,
+    time_limit: float = 300.0,
+    sponsors: Sequence[str] = SPONSORS,
+    per_load: int | None = None,
 ) -> LoadResult:
     """Send ``requests`` page loads from ``clients`` threads (one kept-alive connection each).
 
-    With ``rate`` (requests/s over all clients), request *i* starts no earlier than *i / rate*
-    seconds in: an open-loop arrival rate, as page loads arrive in production.
+    Each names ``per_load`` of ``sponsors`` (by default 0 to 6 of them, at random). With ``rate``
+    (requests/s over all clients), request *i* starts no earlier than *i / rate* seconds in: an
+    open-loop arrival rate, as page loads arrive in production.
     """
     parts = urllib.parse.urlsplit(api_url)
     if parts.hostname != "127.0.0.1":
@@ -75,7 +81,8 @@ def run(
     result = LoadResult(requests=requests, clients=clients)
     lock = threading.Lock()
     rng = random.Random(seed)  # noqa: S311 (a reproducible load, not a secret)
-    plan = [rng.sample(SPONSORS, rng.randint(0, MAX_SPONSORS_PER_LOAD)) for _ in range(requests)]
+    sizes = [per_load if per_load is not None else rng.randint(0, MAX_SPONSORS_PER_LOAD) for _ in range(requests)]
+    plan = [rng.sample(list(sponsors), size) for size in sizes]
     next_index = iter(range(requests))
     deadline = time.monotonic() + time_limit
 

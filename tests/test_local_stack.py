@@ -182,7 +182,8 @@ def test_failed_batch_comes_back_and_is_archived(stack: launcher.StackProcess) -
         assert response.status_code == 200
         stack.wait_for_line(r"\[events\] archive_stats failed", ARCHIVE_TIMEOUT, after=mark)
         attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
-        assert int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 3, "the failed batch must stay queued"
+        # At least this page load's three messages: the stack is shared, and may hold others too.
+        assert int(attributes["ApproximateNumberOfMessagesNotVisible"]) >= 3, "the failed batch must stay queued"
     finally:
         s3.create_bucket(Bucket=BUCKET)
 
