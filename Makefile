@@ -50,7 +50,7 @@ browser:
 
 # This project beside the seed's strategy on its own moto server (a few minutes): prints one
 # table, writes benchmarks/results.json and fails on a missed structural target. A quick run
-# (about a minute, structure only): make bench BENCH_ARGS=--quick. `make test` checks the targets
+# (under two minutes, structure only): make bench BENCH_ARGS=--quick. `make test` checks the targets
 # against the committed results in seconds (tests/test_bench_report.py).
 BENCH_ARGS ?=
 bench: $(INSTALLED)

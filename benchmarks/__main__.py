@@ -1,7 +1,7 @@
 """`python -m benchmarks [--quick] [--output FILE]`: every row, one table, and results.json.
 
 Full mode is `make bench` (a few minutes on 2 cores); ``--quick`` (`make bench BENCH_ARGS=--quick`)
-runs a few iterations of each row, for checking the structural targets in about a minute. Either
+runs a few iterations of each row, for checking the structural targets in under two minutes. Either
 exits 1 when a structural target (``report.targets``) is missed.
 """
 

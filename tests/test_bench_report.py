@@ -1,8 +1,8 @@
 """`make bench`'s targets (benchmarks/report.py), checked in milliseconds against the committed results
 of its last full run: every structural target met, and each one missed when its figure is broken.
 
-The benchmark itself runs in `make bench` (`make bench BENCH_ARGS=--quick` for a quick run, about a
-minute), which exits 1 when a structural target is missed; timings are reported, never asserted.
+The benchmark itself runs in `make bench` (`make bench BENCH_ARGS=--quick` for a quick run, under two
+minutes), which exits 1 when a structural target is missed; timings are reported, never asserted.
 """
 
 import copy
