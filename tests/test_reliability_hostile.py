@@ -174,7 +174,7 @@ def test_generated_page_loads_are_answered_cleanly_and_queue_exactly_what_they_a
     seen = {"accepted": 0, "refused": 0, "other": 0}
 
     @given(pageload_requests())
-    @hypothesis_settings(quick=400, full=6_000)
+    @hypothesis_settings(quick=1_000, full=6_000)
     def check(request: tuple[str, str, dict[str, str], bytes]) -> None:
         method, path, headers, body = request
         recorded.clear()
@@ -279,7 +279,7 @@ def test_generated_build_lookups_never_fail_and_refuse_every_bad_name(
     seen = {"ok": 0, "refused": 0, "unrouted": 0}
 
     @given(build_requests())
-    @hypothesis_settings(quick=400, full=4_000)
+    @hypothesis_settings(quick=1_000, full=4_000)
     def check(request: tuple[str, str, bytes]) -> None:
         method, path, body = request
         response = client.http.request(method, path, headers={}, body=body)
