@@ -1,5 +1,6 @@
 """Fixtures: a moto server for AWS, the production-named resources in it, the Discord fake, the Chalice test client."""
 
+import fcntl
 import os
 import signal
 
@@ -133,15 +134,22 @@ def stack(stack_webhook: DiscordFake) -> Iterator[launcher.StackProcess]:
 
 
 @pytest.fixture(scope="session")
-def packaged_stack(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """`make package-stack` for a stage, at most once a test run: the path of the SAM template."""
+def packaged_stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Callable[[str], Path]:
+    """`make package-stack` for a stage, at most once a test run (shared by xdist's workers): the SAM template."""
     from deploy import template
 
-    built: dict[str, Path] = {}
+    # Under xdist every worker's temporary folder is inside this run's own: the first worker to
+    # ask packages, under a lock, and the others read what it wrote.
+    worker = hasattr(request.config, "workerinput")
+    shared = tmp_path_factory.getbasetemp().parent if worker else tmp_path_factory.getbasetemp()
 
     def package(stage: str) -> Path:
-        if stage not in built:
-            built[stage] = template.package(stage, tmp_path_factory.mktemp(f"stack-{stage}") / "out")
-        return built[stage]
+        outdir = shared / f"stack-{stage}" / "out"
+        outdir.parent.mkdir(parents=True, exist_ok=True)
+        with open(shared / f"stack-{stage}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (outdir / "sam.yaml").exists():
+                template.package(stage, outdir)
+        return outdir / "sam.yaml"
 
     return package
