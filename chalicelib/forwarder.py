@@ -30,7 +30,7 @@ LOCK_MARGIN_SECONDS = 1.0  # for clocks of different Lambda hosts
 def lock_seconds(context: Any) -> float:
     """How long this invocation's claims last: until it has certainly ended, as Powertools does."""
     try:
-        remaining = context.get_remaining_time_in_millis() / 1000
+        remaining = float(context.get_remaining_time_in_millis()) / 1000
     except (AttributeError, TypeError):
         remaining = LAMBDA_TIMEOUT_SECONDS
     return max(remaining, 0.0) + LOCK_MARGIN_SECONDS
@@ -212,7 +212,8 @@ class Discord:
     ) -> str | None:
         """Post ``message`` (mentioning the role if ``notify``, else quietly); the id Discord gave it."""
         if notify:
-            message, fallback = self._mention(message), self._mention(fallback)
+            message = discord.mention(message, self.mention_role)
+            fallback = fallback and discord.mention(fallback, self.mention_role)
         else:
             message, fallback = discord.quiet(message), fallback and discord.quiet(fallback)
         answer = self.webhook.post(message, fallback, until=self.until, files=files or [])
@@ -285,9 +286,6 @@ class Discord:
                 logger.warning("incident message %s was deleted; posting a new one", record.message_id)
                 ping = False  # the incident was announced already
         return self.post(shown, fallback, files=files, notify=ping)
-
-    def _mention(self, message: dict[str, Any] | None) -> dict[str, Any] | None:
-        return message and discord.mention(message, self.mention_role)
 
     def _jump(self, message_id: str | None) -> str | None:
         return self.webhook.jump_url(message_id, until=self.until) if message_id else None

@@ -265,18 +265,19 @@ def _effect(work: dict[str, Any], records: list[Record]) -> Effect:
         kind = _EFFECTS[work["type"]]
         return kind(**{f.name: work[f.name] for f in fields(kind)})
     # Owed work saved by the forwarder before typed effects ({"do": ...}): finished, not lost.
-    do, origin = work.get("do"), work.get("record")
+    do = work.get("do")
+    if do == "delete":
+        return DeleteMessage(str(work["id"]))
+    if do == "quiet":
+        return PostNote(str(work["message"]))
+    origin = int(work["record"])
     if do == "incident":
         posted = any(r.origin == origin and r.message_id for r in records)
         return EditIncident(origin) if posted else PostIncident(origin, bool(work.get("ping")))
     if do == "follow_up":
         return PostFollowUp(origin, OK, ping=False)
     if do == "merged":
-        return MarkMerged(origin, work["into"])
-    if do == "delete":
-        return DeleteMessage(work["id"])
-    if do == "quiet":
-        return PostNote(work["message"])
+        return MarkMerged(origin, int(work["into"]))
     raise ValueError(f"unknown owed work {work!r}")
 
 
