@@ -3,10 +3,9 @@
 import logging
 from datetime import UTC, datetime
 
-from chalice import Chalice, CORSConfig, Response
-from chalice.app import SNSEvent, SQSEvent
+from chalice.app import Chalice, CORSConfig, Response, SNSEvent, SQSEvent
 
-from chalicelib import archive, aws, builds, metrics, pageload, responses, settings, warmup
+from chalicelib import archive, aws, builds, factory, metrics, pageload, responses, settings, warmup
 
 app = Chalice(app_name="compiler-explorer-stats")
 logging.getLogger("chalicelib").setLevel(logging.INFO)
@@ -17,13 +16,18 @@ CORS = CORSConfig(allow_origin="*", max_age=86400)
 PAGELOAD_CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded", "text/plain"]
 
 
+# What the alert forwarder runs on (webhook, state store, graph budget, clocks), one a process;
+# building it builds nothing until the forwarder asks. Tests give the app their own.
+alert_engine = factory.Factory()
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
 @app.route("/pageload", methods=["POST"], cors=CORS, content_types=PAGELOAD_CONTENT_TYPES)
 def record_pageload() -> Response:
-    params = app.current_request.query_params
+    params = app.current_request.query_params if app.current_request else None
     try:
         # getlist raises KeyError for a missing name: `?utm=x` without icons is a page load with no sponsors.
         sponsors = pageload.parse_icons(params.getlist("icons") if params and "icons" in params else [])
@@ -52,24 +56,26 @@ def compiler_build_status(compiler: str) -> Response:
 @app.on_sqs_message(queue=settings.stats_queue_name(), batch_size=100, maximum_batching_window_in_seconds=300)
 def archive_stats(event: SQSEvent) -> None:
     bodies = [record.body for record in event]
-    archive.archive_batch(aws.client("s3"), settings.archive_bucket(), event.context.function_name, bodies, utc_now)
+    archive.archive_batch(
+        aws.client("s3"), settings.archive_bucket(), getattr(event.context, "function_name", ""), bodies, utc_now
+    )
 
 
 @app.on_sns_message(topic=settings.alert_topic_name())
 def forward_alert(event: SNSEvent) -> None:
-    # Only this function needs these (and requests, which they load): the API's cold start skips them.
-    # On Lambda the warm-up below has already imported them.
-    from chalicelib import discord, forwarder
+    # Only this function needs the forwarder (and requests, which it loads): the API's cold start
+    # skips it. On Lambda the warm-up below has already imported it.
+    from chalicelib import forwarder
 
-    webhook = discord.Webhook(forwarder.webhook_url(lambda: aws.client("ssm")))
-    store = forwarder.state_store(lambda: aws.client("dynamodb-alerts"))
+    engine = alert_engine
     forwarder.forward(
         event.to_dict().get("Records", []),
-        webhook,
-        store,
+        engine.webhook(),
+        engine.store(),
         forwarder.lock_seconds(event.context),
-        # Alarm graphs are drawn in the alarm's region (chalicelib.graphs).
-        cloudwatch=lambda region: aws.client("cloudwatch", region=region),
+        cloudwatch=engine.cloudwatch,
+        budget=engine.graph_budget,
+        mention_role=engine.mention_role(),
     )
 
 

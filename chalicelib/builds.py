@@ -109,7 +109,8 @@ def _query(
         params["ExpressionAttributeValues"][":status"] = {"S": status}
     if start_key:
         params["ExclusiveStartKey"] = start_key
-    return dynamodb.query(**params)
+    answer: dict[str, Any] = dynamodb.query(**params)
+    return answer
 
 
 def _build(item: dict[str, Any] | None) -> dict[str, Any] | None:

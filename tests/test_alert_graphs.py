@@ -7,16 +7,23 @@ proxy in front of moto for errors, throttles and hangs, and the Discord fake, wh
 the files Discord would keep. Everything is checked on what the channel holds and what was sent.
 """
 
+import base64
 import json
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import requests
+from botocore.config import Config
 
-from chalicelib import alert_store, aws, discord, forwarder, graphs
+import app as stats_app
+from chalicelib import alarm_graph, aws, factory, forwarder, graphs
+from chalicelib.state_store import StateStore
+from chalicelib.webhook import Webhook
 from devkit import faultproxy
 from devkit.discord_fake import DiscordFake, Message, Reply
 from devkit.lambda_events import alarm_event, sns_event
@@ -145,26 +152,52 @@ def broken_render(*_: Any, **__: Any) -> bytes:
     raise RuntimeError("a bug in the graph code")
 
 
-FAULTS = {
-    "error": faultproxy.json_error(500, "InternalServiceError"),
-    "throttled": faultproxy.json_error(400, "Throttling", "Rate exceeded"),
-    "slow": "hang",
-    "raises": "raise",
+def png_answer(size: int) -> faultproxy.Act:
+    image = graphs.PNG_SIGNATURE + b"\0" * size
+    body = json.dumps({"MetricWidgetImage": base64.b64encode(image).decode()}).encode()
+    return lambda exchange, forward: faultproxy.Answer(200, body, {"Content-Type": "application/x-amz-json-1.0"})
+
+
+# Each fault, and whether the process then stops asking for graphs for a while.
+FAULTS: dict[str, tuple[Any, bool]] = {
+    "error": (faultproxy.json_error(500, "InternalServiceError"), False),
+    "throttled": (faultproxy.json_error(400, "Throttling", "Rate exceeded"), True),
+    "refused": (faultproxy.json_error(400, "InvalidParameterInput", "bad widget"), False),
+    "connection-dropped": (faultproxy.drop_connection(), False),
+    "oversized": (png_answer(graphs.MAX_IMAGE_BYTES), False),
+    "not-a-png": (lambda exchange, forward: faultproxy.Answer(200, b'{"MetricWidgetImage": "bm90IGEgcG5n"}'), False),
+    "slow": ("hang", True),
+    "raises": ("raise", False),
 }
 
 
-def inject(fault: str, proxy: faultproxy.FaultProxy, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Make the next graph fail as ``fault`` says; returns what ends a hang."""
-    import threading
+def impatient(service: str, region: str | None = None) -> Any:
+    """The app's clients, but a CloudWatch that gives up on a hung render after 2 s instead of 4
+    (its one attempt is what production's does; only the wait is shorter)."""
+    if service != "cloudwatch":
+        return aws.client(service, region=region)
+    options = {"connect_timeout": 1, "read_timeout": 2, "retries": {"mode": "standard", "total_max_attempts": 1}}
+    return boto3.client("cloudwatch", region_name=region, config=Config(**options))
 
+
+def inject(fault: str, proxy: faultproxy.FaultProxy, monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Make the next graph fail as ``fault`` says; returns what ends a hang."""
     release = threading.Event()
-    act = FAULTS[fault]
+    act = FAULTS[fault][0]
     if act == "raise":
-        monkeypatch.setattr(graphs, "render", broken_render)
+        real, failed = graphs.render, []
+
+        def broken_once(*args: Any, **kwargs: Any) -> bytes | None:
+            if not failed:
+                failed.append(True)
+                broken_render()
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(graphs, "render", broken_once)
     elif act == "hang":
-        proxy.add(faultproxy.Rule(WIDGET_IMAGE, faultproxy.hang(release, 30)))
+        proxy.add(faultproxy.Rule(WIDGET_IMAGE, faultproxy.hang(release, 30), times=1))
     else:
-        proxy.add(faultproxy.Rule(WIDGET_IMAGE, act))
+        proxy.add(faultproxy.Rule(WIDGET_IMAGE, act, times=1))
     return release
 
 
@@ -179,6 +212,7 @@ def test_an_alarm_whose_graph_fails_goes_out_at_once_without_it(
     caplog: Any,
     fault: str,
 ) -> None:
+    monkeypatch.setattr(stats_app, "alert_engine", factory.Factory(client=impatient))
     opened = datetime.now(UTC)
     slow_site("ALARM", opened)
     release = inject(fault, proxy, monkeypatch)
@@ -192,9 +226,19 @@ def test_an_alarm_whose_graph_fails_goes_out_at_once_without_it(
     assert_no_graph(post, incident)
     assert "attachments" not in post.payload
     assert embed(incident)["title"] == "SiteTooSlow: ALARM" and not incident.quiet
-    # A failed or hung render is asked for once (the client's one attempt of 1 + 4 s), never retried.
-    assert proxy.count("GetMetricWidgetImage") == (0 if fault == "raises" else 1)
+    # A failed or hung render is asked for once (the client's one attempt), never retried.
+    asked = 0 if fault == "raises" else 1
+    assert proxy.count("GetMetricWidgetImage") == asked
     assert "no graph" in caplog.text
+
+    # After a throttle or a timeout the process stops asking for a while; after other failures,
+    # the next alarm asks again (and gets its graph).
+    backs_off = FAULTS[fault][1]
+    other = site_too_slow("ALARM", opened) | {"AlarmName": "SiteTooSlowToo"}
+    other["AlarmArn"] += "Too"
+    send(client, other)
+    assert proxy.count("GetMetricWidgetImage") == asked + (0 if backs_off else 1)
+    assert bool(webhook.channel()[-1].files) is not backs_off
 
 
 @pytest.mark.parametrize("fault", ["error", "raises"])
@@ -228,15 +272,13 @@ def test_no_graph_is_asked_for_when_the_discord_deadline_leaves_no_room(
 ) -> None:
     opened = datetime.now(UTC)
     slow_site("ALARM", opened)
-    store = alert_store.AlertStore(aws.client("dynamodb-alerts"), alert_table)
+    store = StateStore(aws.client("dynamodb-alerts"), alert_table)
 
     def cloudwatch(region: str) -> Any:
         return aws.client("cloudwatch", region=region)
 
     # Room for one Discord attempt, but not for a graph before it.
-    short = discord.Webhook(
-        webhook.url, deadline_seconds=forwarder.GRAPH_SECONDS + forwarder.DISCORD_ATTEMPT_SECONDS - 1
-    )
+    short = Webhook(webhook.url, deadline_seconds=alarm_graph.GRAPH_SECONDS + alarm_graph.DISCORD_ATTEMPT_SECONDS - 1)
     records = alarm_event(site_too_slow("ALARM", opened))["Records"]
     forwarder.forward(records, short, store, cloudwatch=cloudwatch)
 
@@ -247,7 +289,7 @@ def test_no_graph_is_asked_for_when_the_discord_deadline_leaves_no_room(
     # With the usual 40 s, the same alarm under another name gets its graph.
     other = site_too_slow("ALARM", opened)
     other |= {"AlarmName": "SiteTooSlowToo", "AlarmArn": other["AlarmArn"] + "Too"}
-    forwarder.forward(alarm_event(other)["Records"], discord.Webhook(webhook.url), store, cloudwatch=cloudwatch)
+    forwarder.forward(alarm_event(other)["Records"], Webhook(webhook.url), store, cloudwatch=cloudwatch)
     assert proxy.count("GetMetricWidgetImage") == 1
     assert list(webhook.channel()[-1].files) == ["SiteTooSlowToo.png"]
 
@@ -263,7 +305,8 @@ def test_a_composite_alarm_asks_for_no_graph_and_posts_without_multipart(
     )
 
     assert proxy.count("GetMetricWidgetImage") == 0
-    assert len(webhook.edits) == 1 and len(webhook.posts) == 3
+    # The EventBridge event is the same alarm's ALARM (a late one): it joins the incident, an edit.
+    assert len(webhook.edits) == 2 and len(webhook.posts) == 2
     for request in [*webhook.posts, *webhook.edits]:
         assert request.headers["Content-Type"] == "application/json" and request.files == {}
     for message in webhook.channel():
@@ -322,8 +365,9 @@ def test_a_crash_after_the_recovery_edit_owes_no_image_and_the_retry_draws_a_new
     webhook: DiscordFake, alert_table: str, slow_site: Any, boto: Any
 ) -> None:
     clock = [time.time()]
-    store = alert_store.AlertStore(aws.client("dynamodb-alerts"), alert_table, clock=lambda: clock[0])
-    hook = discord.Webhook(webhook.url)
+    store = StateStore(aws.client("dynamodb-alerts"), alert_table, clock=lambda: clock[0])
+    session = requests.Session()
+    hook = Webhook(webhook.url, session=session)
 
     def cloudwatch(region: str) -> Any:
         return aws.client("cloudwatch", region=region)
@@ -339,7 +383,6 @@ def test_a_crash_after_the_recovery_edit_owes_no_image_and_the_retry_draws_a_new
         if response.request.method == "PATCH":
             raise Crash
 
-    session = discord._shared_session()
     session.hooks["response"].append(die_after_the_edit)
     try:
         with pytest.raises(Crash):
@@ -351,8 +394,8 @@ def test_a_crash_after_the_recovery_edit_owes_no_image_and_the_retry_draws_a_new
     arn = site_too_slow("OK", recovered)["AlarmArn"]
     item = boto("dynamodb").get_item(TableName=alert_table, Key={"pk": {"S": f"alarm#{arn}"}})["Item"]
     owed = json.loads(item["state"]["S"])["owed"]
-    assert [work["do"] for work in owed] == ["incident", "follow_up"]
-    assert all(set(work) <= {"do", "record", "ping"} for work in owed), owed
+    assert [work["type"] for work in owed] == ["EditIncident", "PostFollowUp"]
+    assert all(set(work) <= {"type", "record", "state", "ping"} for work in owed), owed
     assert len(item["state"]["S"]) < 8000
 
     clock[0] += forwarder.LAMBDA_TIMEOUT_SECONDS + 2  # Lambda's retry, once the claims have expired

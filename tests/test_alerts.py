@@ -6,10 +6,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib import alerts, aws, discord, forwarder
+import app as stats_app
+from chalicelib import alerts, aws, discord, factory
+from chalicelib.webhook import DeliveryError
 from devkit import discord_limits
 from devkit.discord_fake import DiscordFake, Reply
 from devkit.net import free_port
+from tests.test_webhook import Clock
 
 EVENTS = Path(__file__).parent / "events"
 SAMPLES = sorted(EVENTS.iterdir())
@@ -160,146 +163,12 @@ def test_an_alarm_with_more_fields_than_fit_drops_from_the_end() -> None:
     assert message["embeds"][0]["fields"][0] == {"name": "n0", "value": "v" * 900, "inline": False}
 
 
-class Clock:
-    """A fake monotonic clock that advances only when the poster sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture(autouse=True)
 def app_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """The sleep and clock of the Webhook app.py builds: the app's retries take no real time."""
     clock = Clock()
-    monkeypatch.setattr(discord, "default_sleep", clock.sleep)
-    monkeypatch.setattr(discord, "default_clock", clock)
+    monkeypatch.setattr(stats_app, "alert_engine", factory.Factory(sleep=clock.sleep, monotonic=clock))
     return clock
-
-
-def poster(url: str, clock: Clock, **options: Any) -> discord.Webhook:
-    return discord.Webhook(url, sleep=clock.sleep, clock=clock, timeout=(1.0, 1.0), **options)
-
-
-MESSAGE = {"content": "real", "allowed_mentions": {"parse": []}}
-FALLBACK = {"content": "plain", "allowed_mentions": {"parse": []}}
-
-
-@pytest.mark.parametrize("reply", [Reply(200, {"id": "1"}), Reply(204), Reply(201, {})])
-def test_any_2xx_is_delivered(reply: Reply) -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [reply]
-        poster(receiver.url, clock).post(MESSAGE, FALLBACK)
-    assert [post.json for post in receiver.posts] == [MESSAGE]
-    assert receiver.posts[0].query == {"wait": "true"}
-    assert receiver.posts[0].headers["Content-Type"] == "application/json"
-
-
-def test_wait_true_is_added_to_a_url_with_a_query() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        poster(receiver.url + "?thread_id=42&wait=false", clock).post(MESSAGE)
-    assert receiver.posts[0].target.endswith("?thread_id=42&wait=true")
-
-
-def test_a_429_waits_retry_after_then_retries() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [Reply(429, {"retry_after": 2.5, "global": False}), Reply(200, {"id": "1"})]
-        poster(receiver.url, clock).post(MESSAGE)
-    assert len(receiver.posts) == 2
-    assert clock.sleeps == [2.5]
-
-
-def test_a_429_without_a_json_body_waits_as_its_retry_after_header_says() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        # As a proxy in front of Discord may answer: no JSON, only the header.
-        receiver.script = [Reply(429, headers={"Retry-After": "4"}), Reply(200, {"id": "1"})]
-        poster(receiver.url, clock).post(MESSAGE)
-    assert len(receiver.posts) == 2
-    assert clock.sleeps == [4.0]
-
-
-def test_a_429_asking_for_too_long_raises_at_once() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [Reply(429, {"retry_after": 600})]
-        with pytest.raises(discord.DeliveryError, match="rate limit"):
-            poster(receiver.url, clock).post(MESSAGE)
-    assert len(receiver.posts) == 1
-
-
-def test_5xx_and_hangs_are_retried_with_backoff_and_delivered_once() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [Reply(500), Reply(502), Reply(200, delay=3.0), Reply(204)]
-        poster(receiver.url, clock).post(MESSAGE)
-    assert len(receiver.posts) == 4
-    assert clock.sleeps == [0.5, 1.0, 2.0]
-
-
-def test_a_400_falls_back_once_to_the_plain_message() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [Reply(400, {"code": 50035, "message": "Invalid Form Body"}), Reply(200, {"id": "1"})]
-        poster(receiver.url, clock).post(MESSAGE, FALLBACK)
-    assert [post.json for post in receiver.posts] == [MESSAGE, FALLBACK]
-
-
-def test_a_400_for_the_fallback_too_raises() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [Reply(400, {"message": "bad"}), Reply(400, {"message": "still bad"})]
-        with pytest.raises(discord.DeliveryError, match="HTTP 400"):
-            poster(receiver.url, clock).post(MESSAGE, FALLBACK)
-    assert len(receiver.posts) == 2
-
-
-def test_a_deleted_webhook_is_not_retried() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [Reply(404, {"message": "Unknown Webhook", "code": 10015})]
-        with pytest.raises(discord.DeliveryError, match="HTTP 404"):
-            poster(receiver.url, clock).post(MESSAGE, FALLBACK)
-    assert len(receiver.posts) == 1
-    assert clock.sleeps == []
-
-
-def test_persistent_5xx_gives_up_and_raises() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [Reply(503)] * 10
-        with pytest.raises(discord.DeliveryError, match="not delivered after 4 attempts"):
-            poster(receiver.url, clock, max_attempts=4, deadline_seconds=1000).post(MESSAGE)
-    assert len(receiver.posts) == 4
-
-
-def test_the_deadline_bounds_the_retries() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [Reply(500)] * 10
-        with pytest.raises(discord.DeliveryError):
-            poster(receiver.url, clock, deadline_seconds=5).post(MESSAGE)
-    assert sum(clock.sleeps) <= 5
-
-
-def test_an_unreachable_webhook_raises_without_leaking_its_url() -> None:
-    clock = Clock()
-    url = f"http://127.0.0.1:{free_port()}/api/webhooks/1/very-secret-token"
-    with pytest.raises(discord.DeliveryError) as caught:
-        poster(url, clock, max_attempts=3).post(MESSAGE)
-    assert "ConnectionError" in str(caught.value)
-    assert "very-secret-token" not in str(caught.value)
-    assert clock.sleeps == [0.5, 1.0]
 
 
 def sns_event(client: Any, message: str, subject: str = "ALARM") -> dict[str, Any]:
@@ -323,7 +192,7 @@ def test_plain_text_from_the_topic_reaches_discord(client: Any, webhook: Discord
 
 def test_an_alert_discord_refuses_raises_so_lambda_retries_it(client: Any, webhook: DiscordFake) -> None:
     webhook.script = [Reply(404, {"message": "Unknown Webhook"})]
-    with pytest.raises(discord.DeliveryError):
+    with pytest.raises(DeliveryError):
         client.lambda_.invoke("forward_alert", sns_event(client, "hello"))
 
 
@@ -348,7 +217,6 @@ def test_webhook_url_wins_over_the_parameter_and_needs_no_ssm(
         # With SSM out of reach the alert still goes: WEBHOOK_URL never needed it.
         monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", f"http://127.0.0.1:{free_port()}")
         aws.reset()
-        forwarder.forget_cached_url()
         client.lambda_.invoke("forward_alert", sns_event(client, "second"))
 
     assert [post.json["embeds"][0]["description"] for post in webhook.posts] == ["first", "second"]
@@ -375,24 +243,16 @@ def test_the_url_comes_from_ssm_once_per_process(client: Any, boto: Any, monkeyp
 def test_a_message_the_formatter_trips_over_is_still_forwarded_as_text(
     client: Any, webhook: DiscordFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken_formatter(message: str, subject: str | None = None) -> alerts.Alert:
+    def broken_formatter(notification: alerts.Notification, subject: str | None = None) -> alerts.Alert:
         raise TypeError("a shape nobody foresaw")
 
-    monkeypatch.setattr(alerts, "parse_message", broken_formatter)
+    monkeypatch.setattr(alerts, "alert_of", broken_formatter)
     client.lambda_.invoke("forward_alert", sns_event(client, '{"AlarmName": "Odd", "NewStateValue": []}', "Odd"))
 
     (post,) = webhook.posts
     assert post.json["embeds"][0]["title"] == "Odd"
     assert post.json["embeds"][0]["description"] == '{"AlarmName": "Odd", "NewStateValue": []}'
     assert_fits_discord(post.json)
-
-
-def test_a_400_after_many_failures_still_gets_its_fallback() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [Reply(500), Reply(500), Reply(400, {"message": "bad embed"}), Reply(200, {"id": "1"})]
-        poster(receiver.url, clock, max_attempts=3, deadline_seconds=1000).post(MESSAGE, FALLBACK)
-    assert [post.json for post in receiver.posts] == [MESSAGE, MESSAGE, MESSAGE, FALLBACK]
 
 
 def test_json_full_of_emoji_keeps_its_code_block_closed() -> None:
@@ -417,3 +277,38 @@ def test_an_ssm_parameter_without_a_url_is_a_clear_configuration_error(
     with pytest.raises(RuntimeError, match="does not hold a webhook URL") as caught:
         client.lambda_.invoke("forward_alert", sns_event(client, "hello"))
     assert "changeme" not in str(caught.value)
+
+
+def test_an_eventbridge_envelope_without_source_is_still_an_event_and_titled_by_its_detail_type() -> None:
+    # As terraform-aws-notify-slack's guardduty_finding_high.json and some re-publishers send it.
+    envelope = {"detail-type": "GuardDuty Finding", "detail": {"title": "Unusual API calls", "severity": 8}}
+    found = alerts.recognise(json.dumps(envelope))
+    assert isinstance(found, alerts.EventBridgeEvent)
+    assert alerts.alert_of(found).title == "GuardDuty Finding: Unusual API calls"
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("disk full", alerts.Text),
+        ("[1, 2]", alerts.OtherJson),
+        ('{"ElbInstanceType": "FailedHealthCheck"}', alerts.ElbEvent),
+        ('{"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}', alerts.EventBridgeEvent),
+        ('{"AlarmName": "A", "NewStateValue": "ALARM"}', alerts.AlarmMessage),
+    ],
+)
+def test_each_message_is_recognised_once_as_one_kind(message: str, kind: type) -> None:
+    assert isinstance(alerts.recognise(message), kind)
+
+
+def test_an_alarm_and_its_eventbridge_event_are_the_same_transition() -> None:
+    sns = alerts.recognise(load("extended-statistic-ok.json"))
+    event = json.loads(load("eventbridge-alarm-state-change.json"))
+    bridged = alerts.recognise(json.dumps(event))
+    assert isinstance(sns, alerts.AlarmMessage) and isinstance(bridged, alerts.AlarmMessage)
+    assert bridged.transition is not None and sns.transition is not None
+    assert (bridged.transition.arn, bridged.transition.name) == (sns.transition.arn, sns.transition.name)
+    assert bridged.transition.new == event["detail"]["state"]["value"]
+    no_time = {**json.loads(load("extended-statistic-ok.json")), "StateChangeTime": None}
+    unordered = alerts.recognise(json.dumps(no_time))
+    assert isinstance(unordered, alerts.AlarmMessage) and unordered.transition is None

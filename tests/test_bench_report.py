@@ -107,6 +107,14 @@ BROKEN = {
         "local stack: every page load",
     ),
     "an alert is posted twice": (_set(lambda r: r["noise"]["project"], "duplicates", 1), "alert noise: 0 duplicates"),
+    "a return to ALARM reaches nobody": (
+        _set(lambda r: r["noise"]["project"], "returns_reached", 0),
+        "alert noise: every return to ALARM",
+    ),
+    "an incident pings three times": (
+        _set(lambda r: r["noise"]["project"], "most_pings_per_incident", 3),
+        "alert noise: at most 2 pings",
+    ),
     "the month has no crash": (
         _set(lambda r: r["noise"]["scenario"], "faults", {}),
         "alert noise: the stream had",
