@@ -11,9 +11,9 @@ Environment (all optional):
     LOCAL_VISIBILITY_TIMEOUT=30  seconds before a message a failed (or killed) handler held comes back
     LOCAL_DRAIN_SECONDS=10       at most this long for the final flush when stopping
     DISCORD_PORT=8001            the Discord fake the forwarder posts to, and its page at http://127.0.0.1:8001/
-                                 showing the channel as Discord's client would (``devkit.discord_page``)
+                                 showing the channel as Discord's client would (``devkit.discord.page``)
     WEBHOOK_URL                  a real Discord webhook: the fake relays every post and edit to it and
-                                 answers as it does (``devkit.discord_relay``); unset, messages stay local
+                                 answers as it does (``devkit.discord.relay``); unset, messages stay local
 
 Processes: ``python -m local_stack`` (API, the Discord fake, supervision) starts
 ``python -m devkit.moto --port PORT`` and ``python -m local_stack.events`` (the event

@@ -27,8 +27,8 @@ from chalice.app import SQSEventConfig
 
 from chalicelib import settings
 from devkit import names, net, process
-from devkit.discord_fake import DiscordFake, Message
-from devkit.discord_relay import RelayingDiscordFake
+from devkit.discord.fake import DiscordFake, Message
+from devkit.discord.relay import RelayingDiscordFake
 from devkit.names import ACCOUNT_ID, HOST, REGION, WEBHOOK_PARAMETER
 from devkit.process import OutputProcess
 from local_stack import applocal, resources, seed
@@ -125,7 +125,7 @@ class Stack:
             return False
 
         # The forwarder always posts to the Discord fake, whose page shows the channel. With WEBHOOK_URL
-        # set, the fake passes every request on to it and answers as it does (devkit.discord_relay).
+        # set, the fake passes every request on to it and answers as it does (devkit.discord.relay).
         # WEBHOOK_URL leaves the environment: the forwarder reads the fake's URL from SSM, as in production.
         upstream = os.environ.pop("WEBHOOK_URL", "").strip()
         echo = functools.partial(_print_message, relayed=bool(upstream))

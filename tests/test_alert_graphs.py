@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from chalicelib import alert_store, aws, discord, forwarder, graphs
-from devkit.discord_fake import DiscordFake, Message, Reply
+from devkit.discord.fake import DiscordFake, Message, Reply
 from devkit.lambda_events import alarm_event, sns_event
 from local_stack.alarm import seed_datapoints, site_too_slow
 from reliability import faultproxy

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from chalicelib import alerts, aws, discord, forwarder
-from devkit.discord_fake import DiscordFake, Reply
+from devkit.discord.fake import DiscordFake, Reply
 from devkit.net import free_port
 
 EVENTS = Path(__file__).parent / "events"

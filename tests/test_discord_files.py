@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from chalicelib import alerts, discord
-from devkit.discord_fake import DiscordFake, Reply
+from devkit.discord.fake import DiscordFake, Reply
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8  # every byte value, CR and LF included
 GRAPH = discord.File("SiteTooSlow.png", PNG)

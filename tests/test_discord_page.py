@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from chalicelib import alerts, discord
-from devkit.discord_fake import SUPPRESS_NOTIFICATIONS, DiscordFake, Message, Reply
+from devkit.discord.fake import SUPPRESS_NOTIFICATIONS, DiscordFake, Message, Reply
 from devkit.lambda_events import alarm_event, sns_event
 from local_stack import seed
 from local_stack.alarm import site_too_slow

@@ -17,7 +17,7 @@ import pytest
 
 from chalicelib import alerts, aws, discord, graphs
 from devkit import names
-from devkit.discord_fake import DiscordFake
+from devkit.discord.fake import DiscordFake
 from devkit.widget_image import problems
 from reliability import faultproxy
 

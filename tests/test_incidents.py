@@ -21,7 +21,7 @@ import requests
 import app as stats_app
 from chalicelib import alert_store, aws, discord, forwarder
 from devkit import names
-from devkit.discord_fake import CHANNEL_ID, GUILD_ID, DiscordFake, Message, Reply
+from devkit.discord.fake import CHANNEL_ID, GUILD_ID, DiscordFake, Message, Reply
 from devkit.lambda_events import LambdaContext, alarm_event, sns_event
 
 EVENTS = Path(__file__).parent / "events"

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from devkit import archive, moto, names, net
-from devkit.discord_fake import DiscordFake, Message
+from devkit.discord.fake import DiscordFake, Message
 from devkit.names import ARCHIVE_BUCKET as BUCKET
 from devkit.net import eventually
 from local_stack import launcher

@@ -18,7 +18,7 @@ import requests
 
 from chalicelib import settings
 from devkit import names
-from devkit.discord_fake import DiscordFake
+from devkit.discord.fake import DiscordFake
 from devkit.net import eventually
 from local_stack import launcher, resources
 from local_stack.stack import READY_LINE, try_commands

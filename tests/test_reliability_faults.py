@@ -22,7 +22,7 @@ from chalice.test import Client
 from chalicelib import aws, discord
 from deploy import template
 from devkit import archive, names
-from devkit.discord_fake import TOKEN, DiscordFake, Reply
+from devkit.discord.fake import TOKEN, DiscordFake, Reply
 from devkit.net import eventually
 from devkit.sqs import bodies
 from reliability import FULL, faultproxy, lambda_async

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devkit import discord_limits
-from devkit.discord_fake import DiscordFake, Reply
+from devkit.discord.fake import DiscordFake, Reply
 from devkit.sqs import drain
 from reliability import FULL, faultproxy, scale
 

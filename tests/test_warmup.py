@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from chalicelib import warmup
-from devkit.discord_fake import DiscordFake
+from devkit.discord.fake import DiscordFake
 
 ROOT = Path(__file__).resolve().parent.parent
 WATCHED = ("boto3", "botocore", "requests", "aws_embedded_metrics", "aiohttp", "chalicelib.forwarder")
