@@ -222,7 +222,7 @@ def test_the_webhook_url_comes_from_ssm_or_the_environment_never_the_config() ->
 # ---- CORS ---------------------------------------------------------------------------------------
 
 # What the browser clients use: the front end's cross-origin POST, the status page's GET.
-ROUTE_METHODS = {"/pageload": {"POST"}, "/compiler-build/{compiler}": {"GET"}}
+ROUTE_METHODS = {"/pageload": {"POST"}, "/compiler-build/{compiler}": {"GET", "HEAD"}}
 CHALICE_DEFAULT_HEADERS = {"Authorization", "Content-Type", "X-Amz-Date", "X-Amz-Security-Token", "X-Api-Key"}
 
 
