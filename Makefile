@@ -19,9 +19,10 @@ done
 endef
 PYTHON ?= $(shell $(find_python313))
 
-.PHONY: test lint format package package-stack deploy delete clean local browser bench reliability which-python
+.PHONY: test lint format package package-stack deploy delete clean local emulator browser bench reliability which-python
 
 $(INSTALLED): requirements.txt requirements-dev.txt
+	@echo "make: installing requirements-dev.txt into $(VENV) (Python 3.13; about a minute the first time, then only when a requirements file changes)"
 	@$(IS_PY313) $(BIN)/python 2>/dev/null || { rm -rf $(VENV) && $(IS_PY313) "$(PYTHON)" && "$(PYTHON)" -m venv $(VENV); } || \
 		{ echo "make: Python 3.13 not found (PYTHON='$(PYTHON)'). Install Python 3.13 (Debian 13: apt-get install" \
 		"python3.13 python3.13-venv; elsewhere: pyenv install 3.13), or name it: make PYTHON=/path/to/python3.13" >&2; exit 1; }
@@ -36,6 +37,10 @@ test: $(INSTALLED) browser lint
 # The whole service on moto's AWS emulator, in the foreground (PORT, AWS_PORT: see local_stack/__init__.py).
 local: $(INSTALLED)
 	$(BIN)/python -m local_stack
+
+# The same without the API, for Chalice's own `.venv/bin/chalice local --stage local` in another terminal.
+emulator: $(INSTALLED)
+	$(BIN)/python -m local_stack --no-api
 
 # Headless Chromium for tests/test_browser.py: Debian's chromium, which Playwright drives over
 # CDP (its own browser download does not work here; no chromedriver is needed), and Debian's

@@ -224,6 +224,7 @@ class DiscordFake:
         if message is None or message.deleted:
             return 404, {"message": "Unknown Message", "code": 10008}
         if request.method == "GET":
+            self._shown("fetched", message)
             return 200, message.as_discord()
         if request.method == "DELETE":
             message.deleted = True
