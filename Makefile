@@ -19,9 +19,10 @@ done
 endef
 PYTHON ?= $(shell $(find_python313))
 
-.PHONY: test lint format package package-stack deploy delete clean local browser bench reliability which-python
+.PHONY: test lint format package package-stack deploy delete clean local emulator browser bench reliability which-python
 
 $(INSTALLED): requirements.txt requirements-dev.txt
+	@echo "make: installing requirements-dev.txt into $(VENV) (Python 3.13; about a minute the first time, then only when a requirements file changes)"
 	@$(IS_PY313) $(BIN)/python 2>/dev/null || { rm -rf $(VENV) && $(IS_PY313) "$(PYTHON)" && "$(PYTHON)" -m venv $(VENV); } || \
 		{ echo "make: Python 3.13 not found (PYTHON='$(PYTHON)'). Install Python 3.13 (Debian 13: apt-get install" \
 		"python3.13 python3.13-venv; elsewhere: pyenv install 3.13), or name it: make PYTHON=/path/to/python3.13" >&2; exit 1; }
@@ -37,16 +38,27 @@ test: $(INSTALLED) browser lint
 local: $(INSTALLED)
 	$(BIN)/python -m local_stack
 
+# The same without the API, for Chalice's own `.venv/bin/chalice local --stage local` in another terminal.
+emulator: $(INSTALLED)
+	$(BIN)/python -m local_stack --no-api
+
 # Headless Chromium for tests/test_browser.py: Debian's chromium, which Playwright drives over
-# CDP (its own browser download does not work here; no chromedriver is needed). Installed only
+# CDP (its own browser download does not work here; no chromedriver is needed), and Debian's
+# colour emoji font, without which the alerts page draws its emoji as boxes. Installed only
 # when missing, and only as root with apt-get; anywhere else this says how and `make test` goes
 # on, the browser test skipping with the same words (tests/test_browser.py, MISSING).
 CHROMIUM_MISSING := Chromium is missing: install Debian's chromium (sudo apt-get install chromium), or run make browser as root
+EMOJI_MISSING := No colour emoji font, so the alerts page draws emoji as boxes: sudo apt-get install fonts-noto-color-emoji
+HAS_EMOJI_FONT := fc-list 2>/dev/null | grep -qi 'Noto Color Emoji'
 browser:
-	@if command -v chromium >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } || echo "$(CHROMIUM_MISSING)"; \
-	else echo "$(CHROMIUM_MISSING)"; fi
+	@missing=""; command -v chromium >/dev/null || missing=" chromium"; \
+	$(HAS_EMOJI_FONT) || missing="$$missing fonts-noto-color-emoji"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make browser: apt-get install$$missing (Chromium for the browser tests, the emoji font for the alerts page)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing; } >/dev/null || true; \
+	fi; \
+	command -v chromium >/dev/null || echo "$(CHROMIUM_MISSING)"; \
+	$(HAS_EMOJI_FONT) || echo "$(EMOJI_MISSING)"
 
 # This project beside the seed's strategy on its own moto server (a few minutes): prints one
 # table, writes benchmarks/results.json and fails on a missed structural target. A quick run

@@ -12,8 +12,9 @@ logging.getLogger("chalicelib").setLevel(logging.INFO)
 
 # The front end posts cross-origin with no custom headers; badges and the status page GET.
 CORS = CORSConfig(allow_origin="*", max_age=86400)
-# jQuery's $.post(url) sends no Content-Type (Chalice then assumes JSON); others send a form type.
-PAGELOAD_CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded", "text/plain"]
+# The body is ignored, so every type is accepted: jQuery's $.post(url) sends none, navigator.sendBeacon
+# text/plain (a string), multipart/form-data (FormData) or a Blob's own type, if any. A 415 loses a page load.
+PAGELOAD_CONTENT_TYPES = ["*/*"]
 
 
 # What the alert forwarder runs on (webhook, state store, graph budget, clocks), one a process;
@@ -41,8 +42,15 @@ def record_pageload() -> Response:
     return responses.text(200, "Ok")
 
 
-@app.route("/compiler-build/{compiler}", methods=["GET"], cors=CORS)
+@app.route("/compiler-build/{compiler}", methods=["GET", "HEAD"], cors=CORS)
 def compiler_build_status(compiler: str) -> Response:
+    response = build_status_response(compiler)
+    # HEAD (curl -sI, caches, monitors) gets what GET gets, without the body.
+    head = app.current_request is not None and app.current_request.method == "HEAD"
+    return responses.headers_only(response) if head else response
+
+
+def build_status_response(compiler: str) -> Response:
     try:
         name = builds.parse_compiler(compiler)
         status = builds.build_status(aws.client("dynamodb"), settings.build_table(), name)

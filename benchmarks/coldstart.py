@@ -32,7 +32,7 @@ from typing import Any
 
 from benchmarks import aws_setup, throttle
 from chalicelib import graphs
-from devkit.discord_fake import DiscordFake
+from devkit.discord.fake import DiscordFake
 from devkit.lambda_events import ALARM, alarm_event, build_event, pageload_event, sqs_event_of_bodies
 from devkit.moto import MotoProcess as Emulator
 from devkit.names import ALERT_STATE_TABLE, REGION

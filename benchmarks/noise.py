@@ -30,7 +30,7 @@ from typing import Any
 
 from benchmarks import aws_setup
 from benchmarks.alarm_month import Delivery, Publication, Scenario, month
-from devkit.discord_fake import DiscordFake, Message, Reply
+from devkit.discord.fake import DiscordFake, Message, Reply
 from devkit.lambda_events import LambdaContext, sns_event
 from devkit.names import ALERT_STATE_TABLE
 from local_stack import resources

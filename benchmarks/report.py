@@ -540,7 +540,39 @@ def _coldstart_targets(cold: dict[str, Any]) -> list[Target]:
                     kind="timing",
                 )
             )
+    found.extend(_api_coldstart_targets(rows.get("project:pageload")))
     return found
+
+
+def _api_coldstart_targets(row: dict[str, Any] | None) -> list[Target]:
+    """Issue 17: the API's init without aiohttp (chalicelib.lazy_ec2), and what that buys a cold page load."""
+    if not row:
+        return []
+    project = row["unthrottled"]["project"]
+    size = str(row["memory_mb"])
+    measured = row["throttled"].get(size)
+    ratio, how = (
+        (measured["ratio_total"], "throttled") if measured else (row["modelled"][size]["ratio_total"], "modelled")
+    )
+    return [
+        Target(
+            "cold start: the API never loads aiohttp (aws-embedded-metrics' EC2 probe, unused on Lambda)",
+            "aiohttp" not in project["modules_after_call"],
+            f"loaded after the first call: {', '.join(project['modules_after_call']) or 'nothing watched'}",
+        ),
+        Target(
+            "cold start: the API's init at most 200 ms (unthrottled)",
+            project["init_ms"] <= 200,
+            f"{project['init_ms']} ms",
+            kind="timing",
+        ),
+        Target(
+            f"cold page load at {size} MB ({how}): at most 0.35× the baseline's",
+            ratio <= 0.35,
+            f"{ratio}×",
+            kind="timing",
+        ),
+    ]
 
 
 def _noise_targets(noise: dict[str, Any] | None) -> list[Target]:

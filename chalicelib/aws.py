@@ -6,6 +6,7 @@ state store, alarm graphs, SSM), and importing it costs a cold start about 100 m
 moto's server.
 """
 
+import os
 import threading
 from typing import Any
 
@@ -103,3 +104,14 @@ def _write_only_new_keys(s3: Any) -> None:
 
 def _if_none_match(request: Any, **_: Any) -> None:
     request.headers["If-None-Match"] = "*"
+
+
+def describe(error: Exception) -> str:
+    """An AWS error for a log line; for an emulator (``AWS_ENDPOINT_URL``) that is not answering, what to start."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "").strip()
+    if endpoint and type(error).__name__ in ("EndpointConnectionError", "ConnectTimeoutError"):
+        return (
+            f"nothing answers at AWS_ENDPOINT_URL {endpoint}: start the local emulator first "
+            "(make emulator), or run make local instead"
+        )
+    return str(error)

@@ -18,6 +18,8 @@ import urllib.parse
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from chalicelib import aws
+
 logger = logging.getLogger(__name__)
 
 COMPILER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
@@ -56,7 +58,7 @@ def build_status(dynamodb: Any, table: str, compiler: str) -> dict[str, dict[str
     try:
         return _build_status(dynamodb, table, compiler)
     except (BotoCoreError, ClientError) as error:
-        logger.error("build status query for %s failed: %s", compiler, error)
+        logger.error("build status query for %s failed: %s", compiler, aws.describe(error))
         raise BuildStoreUnavailable(str(error)) from error
 
 

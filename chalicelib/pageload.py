@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from chalicelib import aws
+
 logger = logging.getLogger(__name__)
 
 SPONSOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -80,7 +82,7 @@ def enqueue(
             try:
                 response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
             except (BotoCoreError, ClientError) as error:
-                logger.error("SendMessageBatch failed for %d messages: %s", len(entries), error)
+                logger.error("SendMessageBatch failed for %d messages: %s", len(entries), aws.describe(error))
                 raise QueueUnavailable("the stats queue could not be reached") from error
             failed = response.get("Failed") or []
             if not failed:

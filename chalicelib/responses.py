@@ -27,3 +27,8 @@ def json_body(status: int, body: Any, cache_control: str = "no-cache") -> Respon
         status_code=status,
         headers={"Content-Type": JSON, "Cache-Control": cache_control, **ALLOW_ANY_ORIGIN},
     )
+
+
+def headers_only(response: Response) -> Response:
+    """``response`` as the answer to a HEAD request: the same status and headers, no body."""
+    return Response(body="", status_code=response.status_code, headers=dict(response.headers))

@@ -11,9 +11,17 @@ Environment (all optional):
     LOCAL_VISIBILITY_TIMEOUT=30  seconds before a message a failed (or killed) handler held comes back
     LOCAL_DRAIN_SECONDS=10       at most this long for the final flush when stopping
     DISCORD_PORT=8001            the Discord fake the forwarder posts to, and its page at http://127.0.0.1:8001/
-                                 showing the channel as Discord's client would (``devkit.discord_page``)
+                                 showing the channel as Discord's client would (``devkit.discord.page``)
     WEBHOOK_URL                  a real Discord webhook: the fake relays every post and edit to it and
-                                 answers as it does (``devkit.discord_relay``); unset, messages stay local
+                                 answers as it does (``devkit.discord.relay``); unset, messages stay local
+    LOCAL_DISCORD_JSON=0         1: print each Discord message's JSON under its one line
+    LOCAL_ARCHIVE_COPY=build/local-archive
+                                 where the archive (in the emulator's memory) is copied on shutdown; empty: nowhere
+
+``python -m local_stack --no-api`` (``make emulator``) starts everything but the API, for
+``.venv/bin/chalice local --stage local``, whose stage names the emulator on port 5000.
+A stack that is ready registers itself (``local_stack.registry``), so a second one on the same
+ports says where the first runs instead of failing on a busy port.
 
 Processes: ``python -m local_stack`` (API, the Discord fake, supervision) starts
 ``python -m devkit.moto --port PORT`` and ``python -m local_stack.events`` (the event
@@ -23,6 +31,7 @@ would deliver them). Each child is in its own session and exits when the stack d
 Printed lines other programs can rely on:
 
     [stack] ready: API http://127.0.0.1:PORT, AWS emulator http://127.0.0.1:AWS_PORT, alerts page http://127.0.0.1:DISCORD_PORT/
+    (with --no-api: "ready: API none, ...")
     [events] runtime ready (pid N): ...
 
 Signals to the stack's process: SIGINT/SIGTERM stop it (API first, then the runtime archives

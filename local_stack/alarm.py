@@ -18,17 +18,21 @@ import argparse
 import json
 import os
 import sys
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from chalicelib import graphs, settings
-from devkit import names
+from devkit import names, net
 from devkit.names import ACCOUNT_ID, HOST, REGION
 from local_stack import seed
 
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{settings.ALERT_TOPIC_NAME}"
 SLOWDOWN = timedelta(minutes=6)  # how long the site has been slow when the ALARM is published
+# Transitions run seconds apart are placed this far apart on the alarm's clock: the graph then has
+# room to show the metric cross back, and the ALARM and OK marks do not print on top of each other.
+MIN_GAP = timedelta(minutes=5)
 NAME = "SiteTooSlow"
 
 
@@ -99,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state", choices=["ALARM", "OK", "INSUFFICIENT_DATA"], default="ALARM")
     parser.add_argument("--save-graph", type=Path, metavar="PATH", help="also write the alarm's graph to this PNG")
     args = parser.parse_args(argv)
+    problem = unreachable(args.endpoint_url)
+    if problem:
+        print(f"python -m local_stack.alarm: {problem}", file=sys.stderr)
+        return 2
 
     cloudwatch: Any = names.client("cloudwatch", args.endpoint_url)
     old, since = current_state(cloudwatch)
@@ -106,9 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{NAME} is already {old}: CloudWatch publishes only changes of state, so nothing was published")
         return 0
     now = datetime.now(UTC)
-    if since is not None and now <= since:
-        now = since + timedelta(milliseconds=1)  # a transition is always later than the one before
-    seed_datapoints(cloudwatch, args.state, now)
+    if since is not None and now < since + MIN_GAP:
+        now = since + MIN_GAP  # later than the one before, by enough for the graph to show both
+    seed_datapoints(cloudwatch, args.state, now, since)
     alarm = site_too_slow(args.state, now, old)
     sns: Any = names.client("sns", args.endpoint_url)
     response = sns.publish(
@@ -122,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         StateReason=alarm["NewStateReason"],
         StateReasonData=json.dumps({"StateChangeTime": now.isoformat()}),
     )
-    print(f"published {old} → {args.state} for {NAME} to {TOPIC_ARN} (message id {response['MessageId']})")
+    print(
+        f"published {old} → {args.state} for {NAME} to {TOPIC_ARN} (message id {response['MessageId']}), "
+        f"changed at {now:%H:%M:%S} UTC"
+        + (f", {MIN_GAP.seconds // 60} minutes after the last change" if since and now == since + MIN_GAP else "")
+    )
     if args.save_graph:
         image = graphs.render(lambda region: cloudwatch, alarm, now=now, budget=graphs.RenderBudget())
         if image is None:
@@ -133,16 +145,43 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def seed_datapoints(cloudwatch: Any, state: str, now: datetime) -> None:
-    """Normal response times from the newest datapoint on; for ALARM, the last minutes slow."""
+def unreachable(endpoint: str) -> str | None:
+    """Why nothing can be published at ``endpoint`` (in one line), or None when something listens there."""
+    parts = urllib.parse.urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"--endpoint-url {endpoint!r} is not an http(s) URL"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if net.accepts(port, parts.hostname):
+        return None
+    return (
+        f"no AWS emulator at {endpoint}: start the local stack first (make local, or make emulator), or, "
+        "if it runs on another port, give the same AWS_PORT here (or --endpoint-url)"
+    )
+
+
+def seed_datapoints(cloudwatch: Any, state: str, now: datetime, since: datetime | None = None) -> None:
+    """Normal response times from the newest datapoint on; for ALARM, the last minutes slow.
+
+    ``since``, the last transition, bounds what is written: its graph runs a period past it
+    (``chalicelib.graphs``), and may be drawn after this run, so this transition's datapoints start
+    after that and the earlier graph still ends as its transition did.
+    """
     start = seed.next_unseeded_minute(cloudwatch, now)
+    if since is not None:
+        # Each minute's datapoint is stamped at :30 (local_stack.seed), so the first one after since + 60 s.
+        start = max(start, _minute_at_or_after(since + timedelta(seconds=30)))
     if state != "ALARM":
         seed.write_metrics(cloudwatch, seed.response_times(start, now))
         return
-    slow_from = now - SLOWDOWN
+    slow_from = now - SLOWDOWN if since is None else max(now - SLOWDOWN, start)
     seed.write_metrics(cloudwatch, seed.response_times(start, slow_from))
     # Minutes the stack already seeded get the slow samples on top: their p90 goes over the threshold too.
     seed.write_metrics(cloudwatch, seed.response_times(slow_from, now, slow_from))
+
+
+def _minute_at_or_after(when: datetime) -> datetime:
+    minute = when.astimezone(UTC).replace(second=0, microsecond=0)
+    return minute if minute == when else minute + timedelta(minutes=1)
 
 
 if __name__ == "__main__":

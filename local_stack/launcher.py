@@ -51,7 +51,8 @@ class StackProcess:
 
     def wait_until_ready(self, timeout: float) -> None:
         match = self.wait_for_line(READY, timeout)
-        self.api_url, self.aws_endpoint, self.discord_url = match[1], match[2], match[3] or ""
+        api = "" if match[1] == "none" else match[1]  # --no-api: chalice local serves it, if anything
+        self.api_url, self.aws_endpoint, self.discord_url = api, match[2], match[3] or ""
 
     @property
     def runtime_pid(self) -> int:
@@ -95,10 +96,15 @@ def start(
     batch_window: float | None = None,
     visibility_timeout: int | None = None,
     webhook_url: str | None = None,
+    archive_copy: str = "",
     env: dict[str, str] | None = None,
     ready_timeout: float = 90,
+    args: tuple[str, ...] = (),
 ) -> StackProcess:
-    """Start ``python -m local_stack`` (free ports unless given) and wait until it serves."""
+    """Start ``python -m local_stack`` (free ports unless given) and wait until it serves.
+
+    Unlike `make local`, it keeps no copy of the archive on shutdown unless ``archive_copy`` names a directory.
+    """
     settings = {
         "PORT": port or net.free_port(),
         "AWS_PORT": aws_port or net.free_port(),
@@ -106,11 +112,12 @@ def start(
         "LOCAL_BATCH_WINDOW": batch_window,
         "LOCAL_VISIBILITY_TIMEOUT": visibility_timeout,
         "WEBHOOK_URL": webhook_url,
+        "LOCAL_ARCHIVE_COPY": archive_copy,
     }
     environment = {**os.environ, **{k: str(v) for k, v in settings.items() if v is not None}, **(env or {})}
     if webhook_url is None and "WEBHOOK_URL" not in (env or {}):
         environment.pop("WEBHOOK_URL", None)
-    stack = StackProcess(OutputProcess.python("local_stack", env=environment))
+    stack = StackProcess(OutputProcess.python("local_stack", *args, env=environment))
     try:
         stack.wait_until_ready(ready_timeout)
     except BaseException:

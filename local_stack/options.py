@@ -20,6 +20,9 @@ class Options:
     visibility_timeout: int = 30
     drain_seconds: float = 10.0
     discord_port: int = 8001
+    api: bool = True  # False: `python -m local_stack --no-api`, for `chalice local --stage local`
+    discord_json: bool = False  # each Discord message's JSON under its one line
+    archive_copy: str = "build/local-archive"  # where the archive is copied on shutdown; "" for nowhere
 
     @classmethod
     def from_env(cls) -> "Options":
@@ -30,6 +33,8 @@ class Options:
             visibility_timeout=_integer("LOCAL_VISIBILITY_TIMEOUT", cls.visibility_timeout, 1, 43200),
             drain_seconds=_number("LOCAL_DRAIN_SECONDS", cls.drain_seconds),
             discord_port=_integer("DISCORD_PORT", cls.discord_port, 1, 65535),
+            discord_json=_integer("LOCAL_DISCORD_JSON", 0, 0, 1) == 1,
+            archive_copy=os.environ.get("LOCAL_ARCHIVE_COPY", cls.archive_copy).strip(),
         )
         ports = {"PORT": options.port, "AWS_PORT": options.aws_port, "DISCORD_PORT": options.discord_port}
         for name, port in ports.items():

@@ -8,6 +8,8 @@ in the order that loses nothing: the API, then the runtime (which flushes the qu
 the archive), then the emulator.
 """
 
+import argparse
+import dataclasses
 import functools
 import json
 import logging
@@ -20,17 +22,18 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from chalice.app import SQSEventConfig
 
 from chalicelib import settings
-from devkit import names, net, process
-from devkit.discord_fake import DiscordFake, Message
-from devkit.discord_relay import RelayingDiscordFake
+from devkit import archive, names, net, process
+from devkit.discord.fake import DiscordFake, Message
+from devkit.discord.relay import RelayingDiscordFake
 from devkit.names import ACCOUNT_ID, HOST, REGION, WEBHOOK_PARAMETER
 from devkit.process import OutputProcess
-from local_stack import applocal, resources, seed
+from local_stack import applocal, registry, resources, seed
 from local_stack.api import ApiServer
 from local_stack.launcher import RUNTIME_READY
 from local_stack.options import STAGE, OptionError, Options
@@ -39,6 +42,10 @@ logger = logging.getLogger("local_stack.stack")
 discord_logger = logging.getLogger("local_stack.discord")
 
 READY_LINE = "ready: API {api}, AWS emulator {aws}, alerts page {page}"  # the launcher waits for this line
+NO_API = "none"  # the ready line's API with --no-api
+CHALICE_LOCAL = ".venv/bin/chalice local --stage local"
+# The local stage of .chalice/config.json points chalice local at the emulator on this port.
+CHALICE_LOCAL_AWS_PORT = 5000
 STARTUP_SECONDS = 60
 API_GRACE_SECONDS = 2.0
 RUNTIME_FLUSH_START_SECONDS = 5.0
@@ -110,11 +117,15 @@ class Stack:
     def start(self) -> bool:
         """Bring everything up; False if a stop was asked for on the way."""
         options = self.options
-        for name, port in (
-            ("AWS_PORT", options.aws_port),
-            ("PORT", options.port),
-            ("DISCORD_PORT", options.discord_port),
-        ):
+        ports = self.ports()
+        already = registry.using(ports)
+        if already:
+            raise StartupError(
+                f"a local stack is already running ({already[0].describe()}); use that one, stop it (Ctrl-C in "
+                f"its terminal, or kill {already[0].pid}), or start this one with other "
+                f"{', '.join(sorted(ports))}"
+            )
+        for name, port in ports.items():
             _require_free_port(name, port)
         app, config = applocal.load(STAGE)
         os.environ.update(self._environment(config.environment_variables))
@@ -124,10 +135,12 @@ class Stack:
             return False
 
         # The forwarder always posts to the Discord fake, whose page shows the channel. With WEBHOOK_URL
-        # set, the fake passes every request on to it and answers as it does (devkit.discord_relay).
+        # set, the fake passes every request on to it and answers as it does (devkit.discord.relay).
         # WEBHOOK_URL leaves the environment: the forwarder reads the fake's URL from SSM, as in production.
         upstream = os.environ.pop("WEBHOOK_URL", "").strip()
-        echo = functools.partial(_print_message, relayed=bool(upstream))
+        echo = functools.partial(
+            _print_message, page=options.discord_url, relayed=bool(upstream), with_json=options.discord_json
+        )
         try:
             if upstream:
                 self.printer = RelayingDiscordFake(upstream, echo=echo, port=options.discord_port)
@@ -154,13 +167,24 @@ class Stack:
         self._wait_for(self._runtime_ready.is_set, self.runtime, "the event runtime")
         if self.stopping.is_set():
             return False
-        try:
-            self.api = ApiServer(app, config, HOST, options.port).start()
-        except OSError as error:
-            raise StartupError(f"cannot serve the API on {HOST}:{options.port}: {error}") from None
-        logger.info(READY_LINE.format(api=options.api_url, aws=options.aws_endpoint, page=options.discord_url))
+        if options.api:
+            try:
+                self.api = ApiServer(app, config, HOST, options.port).start()
+            except OSError as error:
+                raise StartupError(f"cannot serve the API on {HOST}:{options.port}: {error}") from None
+        ready = READY_LINE.format(
+            api=options.api_url if options.api else NO_API, aws=options.aws_endpoint, page=options.discord_url
+        )
+        logger.info(ready)
+        registry.register(registry.Running(os.getpid(), os.getcwd(), self.ports(), ready.split(": ", 1)[1]))
         print(self.banner(app, self.resources, sorted(_names(items))), flush=True)
         return True
+
+    def ports(self) -> dict[str, int]:
+        """The ports this stack serves on, by the variable that sets each."""
+        options = self.options
+        ports = {"AWS_PORT": options.aws_port, "DISCORD_PORT": options.discord_port}
+        return {**ports, "PORT": options.port} if options.api else ports
 
     def start_runtime(self) -> Child:
         self._runtime_ready.clear()
@@ -251,31 +275,70 @@ class Stack:
                     logger.warning("no final flush: %s", error)
             logger.info("stopping: archiving what is still queued")
             self.runtime.stop(self.options.drain_seconds + 2)
+            self.copy_archive()
         if self.printer:
             self.printer.close()
         if self.emulator:
             self.emulator.stop(EMULATOR_STOP_SECONDS)
+        registry.unregister(os.getpid())
         logger.info("stopped")
+
+    def copy_archive(self) -> None:
+        """The archive lives in the emulator's memory: keep a copy of its objects (LOCAL_ARCHIVE_COPY)."""
+        if not self.options.archive_copy or self.resources is None:
+            return
+        target = Path(self.options.archive_copy)
+        try:
+            objects = archive.objects(_client_factory()("s3"), self.resources.bucket)
+            for key, data in objects.items():
+                path = target / key
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+        except Exception as error:  # noqa: BLE001 (a copy that fails must not stop the shutdown)
+            logger.warning("could not copy the archive to %s/: %s", target, error)
+            return
+        if objects:
+            logger.info(
+                "copied the archive's %d object(s) to %s/ (the emulator's copy goes with it)", len(objects), target
+            )
 
     def banner(self, app: Any, found: resources.Resources, compilers: list[str]) -> str:
         options = self.options
-        api, aws = options.api_url, options.aws_endpoint
+        api, aws = options.api_url if options.api else "http://127.0.0.1:8000", options.aws_endpoint
         batch = next(s for s in app.event_sources if isinstance(s, SQSEventConfig))
         window = min(options.batch_window, batch.maximum_batching_window_in_seconds)
         relayed = isinstance(self.printer, RelayingDiscordFake)
         webhook = "the alerts page, and WEBHOOK_URL" if relayed else "the alerts page (WEBHOOK_URL is not set)"
         aws_cli = shutil.which("aws") is not None
-        commands = "\n".join(f"  {line}" if line else "" for line in try_commands(api, aws, found, aws_cli=aws_cli))
+        lines = try_commands(api, aws, found, aws_cli=aws_cli, aws_port=options.aws_port)
+        commands = "\n".join(f"  {line}" if line else "" for line in lines)
         standing_in = "" if aws_cli else " (no AWS CLI on PATH: boto3 stands in for it)"
+        if options.api:
+            api_line = f"{api}    front end: pageloadUrl={api}/pageload"
+        elif options.aws_port == CHALICE_LOCAL_AWS_PORT:
+            api_line = f"not served here: run {CHALICE_LOCAL} (it serves {api} against this emulator)"
+        else:
+            api_line = (
+                f"not served here; {CHALICE_LOCAL} expects the emulator on port {CHALICE_LOCAL_AWS_PORT} "
+                f"(.chalice/config.json), this one is on {options.aws_port}"
+            )
+        json_hint = "" if options.discord_json else "; LOCAL_DISCORD_JSON=1 prints each message's JSON too"
+        kept = (
+            f"the archive lives in the emulator's memory; on shutdown a copy goes to {options.archive_copy}/"
+            if options.archive_copy
+            else "the archive lives in the emulator's memory and is gone when it stops (LOCAL_ARCHIVE_COPY is empty)"
+        )
         return f"""
 Compiler Explorer stats and alerts, running locally (stage "{STAGE}", AWS emulated by moto, no AWS account).
 
-  API           {api}    front end: pageloadUrl={api}/pageload
+  API           {api_line}
   alerts page   {options.discord_url}   the Discord channel the forwarder posts to, drawn as Discord shows it, live
   AWS emulator  {aws}    region {REGION}, any credentials (e.g. testing/testing)
   page loads    queue {settings.STATS_QUEUE_NAME} -> archive_stats, up to {batch.batch_size} a batch, \
 every {window:g} s -> s3://{found.bucket}/stats/
+  archive       {kept}
   alerts        topic {found.alert_topic_arn} -> forward_alert -> Discord: {webhook}
+                one line here per Discord call{json_hint}
   builds        table {found.table}: {", ".join(compilers)}
 
 Try{standing_in}:
@@ -285,12 +348,18 @@ Ctrl-C stops everything; what is still queued is archived first.
 """
 
 
-def try_commands(api: str, aws: str, found: resources.Resources, *, aws_cli: bool) -> list[str]:
+def try_commands(
+    api: str, aws: str, found: resources.Resources, *, aws_cli: bool, aws_port: int = CHALICE_LOCAL_AWS_PORT
+) -> list[str]:
     """The banner's "Try" lines, one shell command each ("" between groups).
 
     The AWS CLI's only when it is installed (``aws_cli``): the development requirements do not
-    install it, and each line must work on a fresh machine.
+    install it, and each line must work on a fresh machine. The alarm lines are the README's,
+    with ``AWS_PORT=`` in front when the emulator is not on the default port.
     """
+    alarm = ".venv/bin/python -m local_stack.alarm"
+    if aws_port != CHALICE_LOCAL_AWS_PORT:
+        alarm = f"AWS_PORT={aws_port} {alarm}"
     list_archive = (
         f"import boto3; s3 = boto3.client('s3', endpoint_url='{aws}'); "
         f"print([o['Key'] for o in s3.list_objects_v2(Bucket='{found.bucket}').get('Contents', [])])"
@@ -298,8 +367,8 @@ def try_commands(api: str, aws: str, found: resources.Resources, *, aws_cli: boo
     lines = [
         f"curl -X POST '{api}/pageload?icons=intel,jetbrains'",
         f"curl {api}/compiler-build/gcc",
-        f".venv/bin/python -m local_stack.alarm --endpoint-url {aws}",
-        f".venv/bin/python -m local_stack.alarm --endpoint-url {aws} --state OK",
+        alarm,
+        f"{alarm} --state OK",
         "",
         f"export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={REGION}",
     ]
@@ -307,19 +376,28 @@ def try_commands(api: str, aws: str, found: resources.Resources, *, aws_cli: boo
         topic = found.alert_topic_arn
         lines += [
             f"aws --endpoint-url {aws} s3 ls --recursive s3://{found.bucket}/",
-            f"aws --endpoint-url {aws} sns publish --topic-arn {topic} --message 'Hello from the AWS CLI'",
+            f"aws --endpoint-url {aws} sns publish --topic-arn {topic} --subject 'Test from the AWS CLI' "
+            "--message 'Hello from the AWS CLI'",
         ]
     else:
         publish = (
             f"import boto3; sns = boto3.client('sns', endpoint_url='{aws}'); "
-            f"sns.publish(TopicArn='{found.alert_topic_arn}', Message='Hello from boto3')"
+            f"sns.publish(TopicArn='{found.alert_topic_arn}', Subject='Test from boto3', Message='Hello from boto3')"
         )
         lines.append(f'.venv/bin/python -c "{publish}"')
     lines.append(f'.venv/bin/python -c "{list_archive}"')
     return lines
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local_stack", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--no-api",
+        action="store_true",
+        help=f"everything but the API: the emulator with its resources and history, the event runtime and the "
+        f"Discord fake, for {CHALICE_LOCAL} (make emulator)",
+    )
+    args = parser.parse_args(argv)
     stopping = threading.Event()
     signals: list[int] = []
 
@@ -331,7 +409,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_stop)
     process.log_to_stdout("stack", {"chalicelib": "api", "local_stack.api": "api", "local_stack.discord": "discord"})
     try:
-        options = Options.from_env()
+        options = dataclasses.replace(Options.from_env(), api=not args.no_api)
     except OptionError as error:
         logger.error("%s", error)
         return 2
@@ -374,16 +452,24 @@ def _names(items: list[dict[str, Any]]) -> set[str]:
     return {item["compiler"] for item in items}
 
 
-def _print_message(what: str, message: Message, relayed: bool = False) -> None:
-    # What a Discord user would notice: a post pings, a quiet post is only a badge, an edit is silent.
-    how = {
-        "posted": f"POSTED message {message.id}, which pings",
-        "edited": f"EDITED message {message.id} in place, which notifies nobody",
-        "deleted": f"DELETED message {message.id}",
-    }.get(what, f"{what} message {message.id}")
-    if what == "posted" and message.quiet:
-        how = f"POSTED message {message.id} quietly (SUPPRESS_NOTIFICATIONS: a badge, no notification)"
-    shown = "" if what == "deleted" else ":\n" + json.dumps(message.payload, indent=2, ensure_ascii=False)
-    files = "".join(f"\nattached: {name} ({len(data)} bytes)" for name, data in message.files.items())
-    sent = "also sent to WEBHOOK_URL" if relayed else "printed, not sent: WEBHOOK_URL is not set"
-    discord_logger.info("Discord: %s; %s%s%s", how, sent, shown, files)
+def discord_line(what: str, message: Message, page: str, relayed: bool = False) -> str:
+    """One line for one Discord call: the method, the message, whether anyone was notified, where to see it."""
+    # What a Discord user would notice: a post pings, a quiet post is only a badge, an edit notifies nobody.
+    method, notice = {
+        "posted": ("POST", "quiet (SUPPRESS_NOTIFICATIONS)" if message.quiet else "pings"),
+        "edited": ("PATCH", "quiet (an edit notifies nobody)"),
+        "deleted": ("DELETE", "quiet"),
+        "fetched": ("GET", "quiet"),
+    }.get(what, (what.upper(), "quiet"))
+    files = (
+        "".join(f", {name} ({len(data):,} bytes)" for name, data in message.files.items()) if what != "fetched" else ""
+    )
+    relay = ", relayed to WEBHOOK_URL" if relayed else ""
+    return f"Discord {method} message {message.id}: {notice}{files}{relay}; {page}#message-{message.id}"
+
+
+def _print_message(what: str, message: Message, page: str, relayed: bool = False, with_json: bool = False) -> None:
+    line = discord_line(what, message, page, relayed)
+    if with_json and what in ("posted", "edited"):
+        line += "\n" + json.dumps(message.payload, indent=2, ensure_ascii=False)
+    discord_logger.info("%s", line)

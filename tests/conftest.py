@@ -24,7 +24,7 @@ from chalice.test import Client  # noqa: E402
 import app as stats_app  # noqa: E402
 from chalicelib import aws, factory  # noqa: E402
 from devkit import moto  # noqa: E402
-from devkit.discord_fake import DiscordFake  # noqa: E402
+from devkit.discord.fake import DiscordFake  # noqa: E402
 from local_stack import launcher, resources  # noqa: E402
 from tests.local_stack_helpers import BATCH_WINDOW, STOP_SECONDS, VISIBILITY_TIMEOUT  # noqa: E402
 

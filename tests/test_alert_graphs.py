@@ -25,7 +25,7 @@ from chalicelib import alarm_graph, aws, factory, forwarder, graphs
 from chalicelib.state_store import StateStore
 from chalicelib.webhook import Webhook
 from devkit import faultproxy
-from devkit.discord_fake import DiscordFake, Message, Reply
+from devkit.discord.fake import DiscordFake, Message, Reply
 from devkit.lambda_events import alarm_event, sns_event
 from local_stack.alarm import seed_datapoints, site_too_slow
 

@@ -10,7 +10,7 @@ import app as stats_app
 from chalicelib import alerts, aws, discord, factory
 from chalicelib.webhook import DeliveryError
 from devkit import discord_limits
-from devkit.discord_fake import DiscordFake, Reply
+from devkit.discord.fake import DiscordFake, Reply
 from devkit.net import free_port
 from tests.test_webhook import Clock
 

@@ -112,6 +112,18 @@ def test_the_response_keeps_the_old_functions_bytes_and_headers(client: Any, tab
     assert response.headers["Access-Control-Allow-Origin"] == "*"
 
 
+@pytest.mark.parametrize("path", ["/compiler-build/gcc", "/compiler-build/nosuch", "/compiler-build/.x"])
+def test_head_answers_what_get_does_without_the_body(client: Any, table: str, boto: Any, path: str) -> None:
+    put_history(boto("dynamodb"), table, "gcc", ["FAILED", "OK"])
+
+    get = client.http.get(path)
+    head = client.http.request("HEAD", path)
+
+    assert get.body and head.body == b""
+    assert head.status_code == get.status_code
+    assert head.headers == get.headers
+
+
 @pytest.mark.parametrize(
     ("failures", "requests"), [(1, 1), (5, 1), (19, 1), (20, 2), (150, 2), (199, 2), (200, 3), (999, 3)]
 )

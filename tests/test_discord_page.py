@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from chalicelib import alerts, discord
-from devkit.discord_fake import SUPPRESS_NOTIFICATIONS, DiscordFake, Message, Reply
+from devkit.discord.fake import SUPPRESS_NOTIFICATIONS, DiscordFake, Message, Reply
 from devkit.lambda_events import alarm_event, sns_event
 from local_stack import seed
 from local_stack.alarm import site_too_slow
@@ -367,7 +367,18 @@ def test_an_incident_shows_as_one_message_turned_green_with_its_graph_and_a_quie
     # The follow-up: quiet, and a link to the incident message.
     assert quiet.locator(".quiet-badge").is_visible() and shown.locator(".quiet-badge").count() == 0
     assert quiet.locator(".content").text_content().startswith("✅ SiteTooSlow is OK again after 20 min in ALARM")
-    assert quiet.locator(".content a").get_attribute("href").endswith(f"/{incident.id}")
+    # Its jump link scrolls to the incident on this page (and flashes it), as Discord's client does.
+    jump = quiet.locator(".content a")
+    assert jump.get_attribute("href") == f"#message-{incident.id}" and jump.get_attribute("target") is None
+    assert jump.get_attribute("title").startswith("https://discord.com/channels/")
+    page.set_viewport_size({"width": 760, "height": 300})
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    jump.click()
+    page.wait_for_function(
+        "id => document.getElementById(id).classList.contains('jumped')", arg=f"message-{incident.id}"
+    )
+    assert shown.evaluate("node => node.getBoundingClientRect().bottom > 0 && node.getBoundingClientRect().top < 300")
+    assert page.url == webhook.page_url or page.url.startswith(webhook.page_url + "#")
     assert not errors
     page.set_viewport_size({"width": 760, "height": 900})
     page.mouse.move(0, 0)

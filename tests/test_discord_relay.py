@@ -5,6 +5,8 @@ A second ``DiscordFake`` stands in for the real webhook; the forwarder's own pos
 """
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -12,8 +14,8 @@ import requests
 
 from chalicelib import discord
 from chalicelib.webhook import DeliveryError, Webhook
-from devkit.discord_fake import DiscordFake, Reply
-from devkit.discord_relay import RelayingDiscordFake
+from devkit.discord.fake import DiscordFake, Reply
+from devkit.discord.relay import RelayingDiscordFake
 from devkit.net import free_port
 
 MESSAGE = {"username": "AWS", "content": "hello", "allowed_mentions": discord.NO_MENTIONS}
@@ -113,3 +115,9 @@ def test_a_message_it_never_relayed_is_unknown_without_asking_the_real_webhook()
 def test_a_webhook_url_that_is_not_http_is_refused() -> None:
     with pytest.raises(ValueError, match="not an http"):
         RelayingDiscordFake("discord.com/api/webhooks/1/x")
+
+
+def test_the_page_reads_its_channel_through_an_interface_and_imports_nothing_of_the_fake() -> None:
+    # No import cycle: the fake serves the page, and the page knows the fake only as a page.Channel.
+    code = "import sys, devkit.discord.page; sys.exit('devkit.discord.fake' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

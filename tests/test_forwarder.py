@@ -25,7 +25,7 @@ from chalicelib import aws, forwarder
 from chalicelib.state_store import Busy, StateStore
 from chalicelib.webhook import DeliveryError, Webhook
 from devkit import names
-from devkit.discord_fake import CHANNEL_ID, GUILD_ID, DiscordFake, Message, Reply
+from devkit.discord.fake import CHANNEL_ID, GUILD_ID, DiscordFake, Message, Reply
 from devkit.lambda_events import LambdaContext, alarm_event, sns_event
 
 EVENTS = Path(__file__).parent / "events"

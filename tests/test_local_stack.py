@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from devkit import archive, names, net
-from devkit.discord_fake import DiscordFake, Message
+from devkit.discord.fake import DiscordFake, Message
 from devkit.names import ARCHIVE_BUCKET as BUCKET
 from devkit.net import eventually
 from local_stack import launcher
@@ -221,10 +221,16 @@ def test_a_killed_event_runtime_is_replaced(stack: launcher.StackProcess) -> Non
 def test_sigterm_flushes_the_queue_into_the_archive_and_exits_0(tmp_path: Path) -> None:
     recording = tmp_path / "emulator-requests.jsonl"
     # A window far longer than the test: only the final flush can archive these page loads.
+    kept = tmp_path / "kept"
     stack = launcher.start(
         batch_window=60,
         visibility_timeout=120,
-        env={"MOTO_ENABLE_RECORDING": "true", "MOTO_RECORDER_FILEPATH": str(recording)},
+        archive_copy=str(kept),
+        env={
+            "MOTO_ENABLE_RECORDING": "true",
+            "MOTO_RECORDER_FILEPATH": str(recording),
+            "LOCAL_DISCORD_JSON": "1",
+        },
     )
     try:
         sponsors = unique_sponsors(4)
@@ -244,14 +250,14 @@ def test_sigterm_flushes_the_queue_into_the_archive_and_exits_0(tmp_path: Path) 
         )
         assert archive_of(stack.client("s3")) == {}
 
-        # The alarm command the banner prints; with no WEBHOOK_URL the Discord message is printed.
+        # The alarm command the banner prints; asked for (LOCAL_DISCORD_JSON=1), the message's JSON follows its line.
         subprocess.run(
             [sys.executable, "-m", "local_stack.alarm", "--endpoint-url", stack.aws_endpoint],
             check=True,
             capture_output=True,
             timeout=60,
         )
-        stack.wait_for_line(r"\[discord\] Discord: POSTED message \d+, which pings", ARCHIVE_TIMEOUT)
+        stack.wait_for_line(r"\[discord\] Discord POST message \d+: pings, SiteTooSlow.png", ARCHIVE_TIMEOUT)
         stack.wait_for_line(r'"title": "SiteTooSlow: ALARM"', ARCHIVE_TIMEOUT)
         emulator_pid, runtime_pid = _emulator_pid(stack), stack.runtime_pid
     finally:
@@ -284,6 +290,34 @@ def test_sigterm_flushes_the_queue_into_the_archive_and_exits_0(tmp_path: Path) 
         assert sponsor_line == body("SponsorView", sponsor, stamp["date"], stamp["time"])
     assert lines.count(body("PageLoad", "", date, time_of_day)) >= 1
     assert len(lines) == 8
+    # The archive lived in the emulator's memory; the copy made on the way out holds the same bytes.
+    assert (kept / key).read_bytes() == data
+    assert f"copied the archive's 1 object(s) to {kept}/" in after_signal
+
+
+def test_a_second_stack_on_the_same_ports_says_one_is_running_and_where(stack: launcher.StackProcess) -> None:
+    ports = {
+        "PORT": stack.api_url.rsplit(":", 1)[1],
+        "AWS_PORT": stack.aws_endpoint.rsplit(":", 1)[1],
+        "DISCORD_PORT": stack.discord_url.rstrip("/").rsplit(":", 1)[1],
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "local_stack"], env={**os.environ, **ports}, capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 2
+    (said,) = [line for line in result.stdout.splitlines() if "[stack] a local stack is already running" in line]
+    assert f"API {stack.api_url}, AWS emulator {stack.aws_endpoint}, alerts page {stack.discord_url}" in said
+    assert "kill " in said and "is in use" not in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_each_discord_call_is_one_line_with_its_page_address(stack: launcher.StackProcess) -> None:
+    stack.client("sns").publish(TopicArn=names.ALERT_TOPIC_ARN, Subject="One line", Message="for each call")
+    line = stack.wait_for_line(r"\[discord\] Discord POST message (\d+): .*", ARCHIVE_TIMEOUT)
+    assert line[0].endswith(f"{stack.discord_url}#message-{line[1]}")
+    # Without LOCAL_DISCORD_JSON=1 no message's JSON is printed.
+    assert '"embeds"' not in stack.output
 
 
 def test_a_busy_port_is_reported_without_a_traceback() -> None:

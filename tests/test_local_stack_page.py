@@ -18,7 +18,7 @@ import requests
 
 from chalicelib import settings
 from devkit import names
-from devkit.discord_fake import DiscordFake
+from devkit.discord.fake import DiscordFake
 from devkit.net import eventually
 from local_stack import launcher, resources
 from local_stack.stack import READY_LINE, try_commands
@@ -96,7 +96,10 @@ def test_every_try_line_of_the_banner_works_with_or_without_the_aws_cli(
     stack: launcher.StackProcess, stack_webhook: DiscordFake
 ) -> None:
     found = resources.Resources(stats_queue_url="", alert_topic_arn=names.ALERT_TOPIC_ARN)
-    printed = try_commands(stack.api_url, stack.aws_endpoint, found, aws_cli=shutil.which("aws") is not None)
+    aws_port = int(stack.aws_endpoint.rsplit(":", 1)[1])
+    printed = try_commands(
+        stack.api_url, stack.aws_endpoint, found, aws_cli=shutil.which("aws") is not None, aws_port=aws_port
+    )
     assert "\n".join(f"  {line}" if line else "" for line in printed) in stack.output
 
     # A fresh shell: no AWS settings of ours; and, for the second run, no AWS CLI on PATH.
@@ -105,7 +108,7 @@ def test_every_try_line_of_the_banner_works_with_or_without_the_aws_cli(
     without_cli = os.pathsep.join(d for d in path if not os.access(os.path.join(d, "aws"), os.X_OK))
     variants = [(False, without_cli)] + ([(True, environment["PATH"])] if shutil.which("aws") else [])
     for aws_cli, search_path in variants:
-        commands = try_commands(stack.api_url, stack.aws_endpoint, found, aws_cli=aws_cli)
+        commands = try_commands(stack.api_url, stack.aws_endpoint, found, aws_cli=aws_cli, aws_port=aws_port)
         assert any(line.startswith("aws ") for line in commands) == aws_cli
         # Typed in order into one shell, as a person would; -x names the line that failed.
         result = subprocess.run(

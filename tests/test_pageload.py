@@ -120,6 +120,11 @@ def test_a_page_load_without_icons_queues_only_the_pageload(
         {"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"},
         {"Content-Type": "text/plain;charset=UTF-8"},
         {"Content-Type": "application/json"},
+        # navigator.sendBeacon: FormData, a Blob of any type (one with no type sends none, as above)
+        {"Content-Type": "multipart/form-data; boundary=----WebKitFormBoundaryx2kQe"},
+        {"Content-Type": "application/octet-stream"},
+        {"Content-Type": "application/csp-report"},
+        {"Content-Type": "image/png"},
     ],
 )
 def test_the_content_types_real_callers_send_are_accepted(

@@ -20,7 +20,7 @@ from chalice.test import Client
 
 from deploy import template
 from devkit import archive, faultproxy, names
-from devkit.discord_fake import TOKEN, DiscordFake, Reply
+from devkit.discord.fake import TOKEN, DiscordFake, Reply
 from devkit.faultproxy import Rule
 from devkit.sqs import bodies
 from reliability import FULL, lambda_async

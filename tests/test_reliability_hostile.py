@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devkit import discord_limits, faultproxy
-from devkit.discord_fake import DiscordFake, Reply
+from devkit.discord.fake import DiscordFake, Reply
 from devkit.sqs import drain
 from reliability import FULL, scale
 
@@ -26,7 +26,6 @@ from reliability import FULL, scale
 SPONSOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 COMPILER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
 MAX_SPONSORS = 32
-ACCEPTED_TYPES = {"application/json", "application/x-www-form-urlencoded", "text/plain"}
 
 
 def hypothesis_settings(quick: int, full: int) -> settings:
@@ -186,9 +185,8 @@ def test_generated_page_loads_are_answered_cleanly_and_queue_exactly_what_they_a
         counts["queued"] += len(queued)
         if counts["queued"] - counts["drained"] > 100:  # moto slows down as a queue grows
             counts["drained"] += drain(sqs, queue_url)
-        media_type = headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if method != "POST" or (media_type and media_type not in ACCEPTED_TYPES):
-            assert response.status_code in (405, 415)
+        if method != "POST":  # every Content-Type is a page load (sendBeacon sends any)
+            assert response.status_code == 405
             assert queued == []
             seen["other"] += 1
             return

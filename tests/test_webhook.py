@@ -8,7 +8,7 @@ import requests
 
 from chalicelib import discord
 from chalicelib.webhook import DeliveryError, MessageGone, Webhook
-from devkit.discord_fake import CHANNEL_ID, GUILD_ID, DiscordFake, Reply
+from devkit.discord.fake import CHANNEL_ID, GUILD_ID, DiscordFake, Reply
 from devkit.net import eventually, free_port
 
 

@@ -3,7 +3,7 @@
 The fake's server answers these ``GET`` paths itself, beside the webhook API (they are not
 webhook requests: they are neither recorded in ``requests`` nor given a scripted ``Reply``):
 
-    /                                      the page (``discord_page/``: HTML, CSS and JavaScript, no build step)
+    /                                      the page (``static/``: HTML, CSS and JavaScript, no build step)
     /_fake/messages                        the channel as JSON, oldest message first (the page polls it)
     /_fake/attachments/{message}/{name}    a file uploaded with a message (``files[n]`` of a multipart post)
 
@@ -25,15 +25,13 @@ import hashlib
 import json
 import re
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from devkit.discord_fake import DiscordFake, Message
-
-STATIC = Path(__file__).with_name("discord_page")
+STATIC = Path(__file__).with_name("static")
 FEED_PATH = "/_fake/messages"
 ATTACHMENTS_PATH = "/_fake/attachments"
 _ASSETS = {
@@ -58,7 +56,34 @@ CONTENT_SECURITY_POLICY = (
 _COMMON_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
 
-def serve(handler: BaseHTTPRequestHandler, fake: "DiscordFake") -> bool:
+class Shown(Protocol):
+    """What the page reads of one message (``devkit.discord.fake.Message`` is one)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
+    @property
+    def files(self) -> Mapping[str, bytes]: ...
+    @property
+    def created(self) -> datetime: ...
+    @property
+    def edited(self) -> datetime | None: ...
+    @property
+    def versions(self) -> Sequence[Mapping[str, Any]]: ...
+    @property
+    def quiet(self) -> bool: ...
+
+
+class Channel(Protocol):
+    """What the page reads of the server it is served from: the channel, and whether it is relayed."""
+
+    @property
+    def relaying(self) -> bool: ...
+    def channel(self) -> Sequence[Shown]: ...
+
+
+def serve(handler: BaseHTTPRequestHandler, fake: Channel) -> bool:
     """Answer ``handler``'s request if it is for the page, its feed or an attachment; False if not."""
     if handler.command != "GET":
         return False
@@ -71,7 +96,7 @@ def serve(handler: BaseHTTPRequestHandler, fake: "DiscordFake") -> bool:
         _send(handler, 200, (STATIC / name).read_bytes(), headers)
         return True
     if path == FEED_PATH:
-        body = json.dumps(feed(fake.channel(), relaying=bool(getattr(fake, "upstream", None))), ensure_ascii=False)
+        body = json.dumps(feed(fake.channel(), relaying=fake.relaying), ensure_ascii=False)
         _send(handler, 200, body.encode(), {"Content-Type": "application/json", "Cache-Control": "no-store"})
         return True
     match = _ATTACHMENT.match(path)
@@ -87,7 +112,7 @@ def serve(handler: BaseHTTPRequestHandler, fake: "DiscordFake") -> bool:
     return False
 
 
-def feed(messages: Iterable["Message"], *, relaying: bool = False) -> dict[str, Any]:
+def feed(messages: Iterable[Shown], *, relaying: bool = False) -> dict[str, Any]:
     """The channel as the page reads it."""
     return {"relaying": relaying, "messages": [_message(m) for m in messages]}
 
@@ -110,7 +135,7 @@ def attachment_headers(name: str) -> dict[str, str]:
     }
 
 
-def _message(message: "Message") -> dict[str, Any]:
+def _message(message: Shown) -> dict[str, Any]:
     files = dict(message.files)
     return {
         "id": message.id,

@@ -38,10 +38,39 @@ function safeUrl(value) {
   }
 }
 
+// A jump link to a message of this channel (https://discord.com/channels/guild/channel/message)
+// scrolls to it on this page, as Discord's client does, instead of opening discord.com.
+const JUMP_LINK = /^https:\/\/(?:ptb\.|canary\.)?discord(?:app)?\.com\/channels\/\d+\/\d+\/(\d+)\/?$/;
+
+function jumpTarget(url) {
+  const match = JUMP_LINK.exec(url);
+  return match ? match[1] : null;
+}
+
+function jumpTo(id) {
+  const node = document.getElementById(`message-${id}`);
+  if (!node) return false;
+  node.scrollIntoView({block: "center"});
+  node.classList.remove("jumped");
+  void node.offsetWidth; // restart the highlight when the same message is jumped to again
+  node.classList.add("jumped");
+  return true;
+}
+
 function link(url, ...children) {
   const a = h("a", "link", ...children);
-  a.href = url;
   a.title = url;
+  const target = jumpTarget(url);
+  if (target) {
+    a.href = `#message-${target}`;
+    a.classList.add("jump");
+    a.addEventListener("click", (event) => {
+      if (jumpTo(target)) event.preventDefault();
+      else Object.assign(a, {href: url, target: "_blank", rel: "noopener noreferrer"}); // not here: Discord has it
+    });
+    return a;
+  }
+  a.href = url;
   a.target = "_blank";
   a.rel = "noopener noreferrer";
   return a;

@@ -15,7 +15,7 @@ Faults are scripted: each request takes the first ``Reply`` of ``script`` meant 
 (``Reply.edit_rate_limited`` is the 429 with code 30046 for edits of old messages).
 A scripted 2xx with no body is still handled as Discord would, so a slow success is ``Reply(delay=3)``.
 
-The same server shows the channel as Discord's client would, at ``/`` (``discord_page``).
+The same server shows the channel as Discord's client would, at ``/`` (``devkit.discord.page``).
 """
 
 import contextlib
@@ -33,7 +33,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from devkit import discord_limits, discord_page
+from devkit import discord_limits
+from devkit.discord import page
 from devkit.names import HOST
 
 WEBHOOK_ID = "1234567890"
@@ -162,6 +163,11 @@ class DiscordFake:
         with self._lock:
             return [r for r in self.requests if r.method == "DELETE"]
 
+    @property
+    def relaying(self) -> bool:
+        """Whether every request is passed on to a real webhook (``devkit.discord.relay``)."""
+        return False
+
     def channel(self) -> list[Message]:
         """The messages the channel shows now, oldest first."""
         with self._lock:
@@ -218,6 +224,7 @@ class DiscordFake:
         if message is None or message.deleted:
             return 404, {"message": "Unknown Message", "code": 10008}
         if request.method == "GET":
+            self._shown("fetched", message)
             return 200, message.as_discord()
         if request.method == "DELETE":
             message.deleted = True
@@ -253,7 +260,7 @@ def _handler(fake: DiscordFake) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _any(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if discord_page.serve(self, fake):  # the page showing the channel, its feed, the attachments
+            if page.serve(self, fake):  # the page showing the channel, its feed, the attachments
                 return
             status, answer, headers = fake.handle(self.command, self.path, dict(self.headers), body)
             data = b"" if answer is None else json.dumps(answer).encode()

@@ -4,7 +4,7 @@ Every webhook request (post, edit, delete) goes to the real webhook first, and t
 the real webhook's answer: a 400, a 429 with its ``Retry-After``, a 404 reach the forwarder as
 they would without the fake, so it retries, falls back or gives up exactly as it does against
 Discord. Only a request the real webhook accepted is applied to the fake's channel too, so the
-page (``discord_page``) shows what the real channel holds. A network error is a 502, which the
+page (``devkit.discord.page``) shows what the real channel holds. A network error is a 502, which the
 forwarder retries like the network error it stands for.
 
 The sender sees the fake's message ids; the relay keeps which real message each one is, so an
@@ -18,7 +18,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
-from devkit.discord_fake import _MESSAGE_PATH, TOKEN, WEBHOOK_ID, DiscordFake, Message
+from devkit.discord.fake import _MESSAGE_PATH, TOKEN, WEBHOOK_ID, DiscordFake, Message
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,10 @@ class RelayingDiscordFake(DiscordFake):
         self._real_ids: dict[str, str] = {}
         self._relaying = threading.Lock()
         super().__init__(echo=echo, port=port)
+
+    @property
+    def relaying(self) -> bool:
+        return True
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, Any, dict[str, str]]:
         parts = urllib.parse.urlsplit(target)
