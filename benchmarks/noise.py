@@ -34,9 +34,9 @@ from devkit.discord.fake import DiscordFake, Message, Reply
 from devkit.lambda_events import LambdaContext, sns_event
 from devkit.names import ALERT_STATE_TABLE
 from local_stack import resources
+from reliability import lambda_async
 
 FUNCTION = "compiler-explorer-stats-prod-forward_alert"
-LAMBDA_ATTEMPTS = 3  # the first and MaximumRetryAttempts (2), resources/wiring.yaml
 RETRY_AFTER_WAVES = 2  # Lambda retries an async event a minute or more later: after other deliveries
 INCIDENT_TITLE = re.compile(r"^(?P<name>.+): (?P<state>ALARM|OK \(recovered\)|INSUFFICIENT_DATA|over \(.*\))$")
 HISTORY_LINE = re.compile(r"^`(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)` (\w+) → (\w+)$", re.MULTILINE)
@@ -132,6 +132,8 @@ class _Lambda:
             "most_at_once": 0,
         }
         self._lock = threading.Lock()
+        # The first attempt and MaximumRetryAttempts, as the merged template sets it (resources/wiring.yaml).
+        self.attempts = 1 + lambda_async.retry_attempts()
 
     @contextmanager
     def hooks(self) -> Iterator[None]:
@@ -201,7 +203,7 @@ class _Lambda:
         retries = []
         for delivery, number, problem in failures:
             self.stats["failed_invocations"][problem] += 1
-            if number >= LAMBDA_ATTEMPTS:
+            if number >= self.attempts:
                 self.stats["dead_lettered"] += 1
                 continue
             # A crashed invocation's claims last as long as it could have run (its context: 0 s) plus a second.
