@@ -34,13 +34,13 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 test: $(INSTALLED) browser lint
 	$(BIN)/pytest -n 2 --dist loadfile
 
-# The whole service on moto's AWS emulator, in the foreground (PORT, AWS_PORT: see local_stack/__init__.py).
+# The whole service on moto's AWS emulator, in the foreground (PORT, AWS_PORT: see tools/local_stack/__init__.py).
 local: $(INSTALLED)
-	$(BIN)/python -m local_stack
+	$(BIN)/python -m tools.local_stack
 
 # The same without the API, for Chalice's own `.venv/bin/chalice local --stage local` in another terminal.
 emulator: $(INSTALLED)
-	$(BIN)/python -m local_stack --no-api
+	$(BIN)/python -m tools.local_stack --no-api
 
 # Headless Chromium for tests/test_browser.py: Debian's chromium, which Playwright drives over
 # CDP (its own browser download does not work here; no chromedriver is needed), and Debian's
@@ -61,18 +61,18 @@ browser:
 	$(HAS_EMOJI_FONT) || echo "$(EMOJI_MISSING)"
 
 # This project beside the seed's strategy on its own moto server (a few minutes): prints one
-# table, writes benchmarks/results.json and fails on a missed structural target. A quick run
+# table, writes tools/benchmarks/results.json and fails on a missed structural target. A quick run
 # (under two minutes, structure only): make bench BENCH_ARGS=--quick. `make test` checks the targets
 # against the committed results in seconds (tests/test_bench_report.py).
 BENCH_ARGS ?=
 bench: $(INSTALLED)
-	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+	$(BIN)/python -m tools.benchmarks $(BENCH_ARGS)
 
 # The reliability suite at full size (5,000 page loads on the local stack, more generated input,
 # the slow Discord and kill scenarios; several minutes). `make test` runs its quick mode.
 reliability: $(INSTALLED)
 	RELIABILITY_FULL=1 $(BIN)/pytest --timeout=900 tests/test_reliability_*.py
-	@echo "figures (reliability/load.json, quoted in the README: commit it with the README):" && cat reliability/load.json
+	@echo "figures (tools/reliability/load.json, quoted in the README: commit it with the README):" && cat tools/reliability/load.json
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -4,7 +4,7 @@ import fcntl
 import os
 import signal
 
-from devkit import names
+from tools.devkit import names
 
 # Before anything imports aws-embedded-metrics (it reads its settings once, at import) or boto3:
 # print metrics instead of looking for a CloudWatch agent, and never touch a real AWS account.
@@ -23,10 +23,10 @@ from chalice.test import Client  # noqa: E402
 
 import app as stats_app  # noqa: E402
 from chalicelib import aws, factory  # noqa: E402
-from devkit import moto  # noqa: E402
-from devkit.discord.fake import DiscordFake  # noqa: E402
-from local_stack import launcher, resources  # noqa: E402
 from tests.local_stack_helpers import BATCH_WINDOW, STOP_SECONDS, VISIBILITY_TIMEOUT  # noqa: E402
+from tools.devkit import moto  # noqa: E402
+from tools.devkit.discord.fake import DiscordFake  # noqa: E402
+from tools.local_stack import launcher, resources  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -88,8 +88,8 @@ def alert_table(boto: Any, monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.fixture
 def proxy(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The fault proxy (devkit.faultproxy) in front of moto, with every client of the app pointed at it."""
-    from devkit import faultproxy
+    """The fault proxy (tools.devkit.faultproxy) in front of moto, with every client of the app pointed at it."""
+    from tools.devkit import faultproxy
 
     with faultproxy.FaultProxy(moto_endpoint) as running:
         monkeypatch.setenv("AWS_ENDPOINT_URL", running.url)
@@ -122,7 +122,7 @@ def stack_webhook() -> Iterator[DiscordFake]:
 
 @pytest.fixture(scope="session")
 def stack(stack_webhook: DiscordFake) -> Iterator[launcher.StackProcess]:
-    """One `python -m local_stack` on free ports for the local-stack and browser tests, stopped with Ctrl-C's SIGINT."""
+    """One `python -m tools.local_stack` on free ports for the local-stack and browser tests, stopped with SIGINT."""
     with launcher.running(
         batch_window=BATCH_WINDOW, visibility_timeout=VISIBILITY_TIMEOUT, webhook_url=stack_webhook.url
     ) as running:

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from devkit.names import BUILD_TABLE
+from tools.devkit.names import BUILD_TABLE
 
 ARCHIVE_KEY = re.compile(
     r"stats/compiler-explorer-stats-local-archive_stats-\d{4}-\d\d-\d\d-\d\d:\d\d:\d\d\.\d{6}\.log"

@@ -2,7 +2,7 @@
 
 Real parts only: the handler (Chalice's test client, or ``forwarder.forward`` where a test needs its
 own deadline or a crash), the state table in moto, moto's GetMetricWidgetImage (drawn by the devkit
-middleware from the datapoints seeded as ``python -m local_stack.alarm`` seeds them), the fault
+middleware from the datapoints seeded as ``python -m tools.local_stack.alarm`` seeds them), the fault
 proxy in front of moto for errors, throttles and hangs, and the Discord fake, whose messages keep
 the files Discord would keep. Everything is checked on what the channel holds and what was sent.
 """
@@ -24,10 +24,10 @@ import app as stats_app
 from chalicelib import alarm_graph, aws, factory, forwarder, graphs
 from chalicelib.state_store import StateStore
 from chalicelib.webhook import Webhook
-from devkit import faultproxy
-from devkit.discord.fake import DiscordFake, Message, Reply
-from devkit.lambda_events import alarm_event, sns_event
-from local_stack.alarm import seed_datapoints, site_too_slow
+from tools.devkit import faultproxy
+from tools.devkit.discord.fake import DiscordFake, Message, Reply
+from tools.devkit.lambda_events import alarm_event, sns_event
+from tools.local_stack.alarm import seed_datapoints, site_too_slow
 
 EVENTS = Path(__file__).parent / "events"
 GRAPH = "SiteTooSlow.png"

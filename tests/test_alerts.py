@@ -9,10 +9,10 @@ import pytest
 import app as stats_app
 from chalicelib import alerts, aws, discord, factory
 from chalicelib.webhook import DeliveryError
-from devkit import discord_limits
-from devkit.discord.fake import DiscordFake, Reply
-from devkit.net import free_port
 from tests.test_webhook import Clock
+from tools.devkit import discord_limits
+from tools.devkit.discord.fake import DiscordFake, Reply
+from tools.devkit.net import free_port
 
 EVENTS = Path(__file__).parent / "events"
 SAMPLES = sorted(EVENTS.iterdir())
@@ -26,7 +26,7 @@ units = discord_limits.length
 
 
 def assert_fits_discord(message: dict[str, Any]) -> None:
-    """Discord's documented limits (devkit.discord_limits, the fake's oracle), independent of chalicelib."""
+    """Discord's documented limits (tools.devkit.discord_limits, the fake's oracle), independent of chalicelib."""
     assert discord_limits.problems(message) == []
 
 

@@ -13,8 +13,8 @@ from botocore.exceptions import ClientError
 
 import app as stats_app
 from chalicelib import settings
-from devkit import archive, names
-from devkit.sqs import bodies as drain_queue
+from tools.devkit import archive, names
+from tools.devkit.sqs import bodies as drain_queue
 
 SOME_TIME = datetime(2020, 1, 2, 3, 4, 5, 12312, tzinfo=UTC)
 

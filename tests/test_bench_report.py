@@ -1,4 +1,4 @@
-"""`make bench`'s targets (benchmarks/report.py), checked in milliseconds against the committed results
+"""`make bench`'s targets (tools/benchmarks/report.py), checked in milliseconds against the committed results
 of its last full run: every structural target met, and each one missed when its figure is broken.
 
 The benchmark itself runs in `make bench` (`make bench BENCH_ARGS=--quick` for a quick run, under two
@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from benchmarks import report
-from benchmarks.coldstart import cost_per_million, modelled_ms
+from tools.benchmarks import report
+from tools.benchmarks.coldstart import cost_per_million, modelled_ms
 
-RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results.json"
+RESULTS = Path(__file__).resolve().parent.parent / "tools" / "benchmarks" / "results.json"
 
 
 @pytest.fixture(scope="module")
 def last_run() -> dict[str, Any]:
-    """benchmarks/results.json: the full run the README's figures come from."""
+    """tools/benchmarks/results.json: the full run the README's figures come from."""
     return json.loads(RESULTS.read_text())
 
 

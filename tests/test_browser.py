@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 import requests
 
-from devkit import archive
-from devkit.net import eventually
-from local_stack import launcher
 from tests.local_stack_helpers import ARCHIVE_TIMEOUT, check_page_load, unique_sponsors
+from tools.devkit import archive
+from tools.devkit.net import eventually
+from tools.local_stack import launcher
 
 CHROMIUM = shutil.which("chromium")
 # The Makefile's `browser` target says the same where it cannot install Chromium (CHROMIUM_MISSING).

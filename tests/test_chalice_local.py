@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from devkit import archive, net
-from devkit.net import eventually
-from devkit.process import PROJECT_DIR, OutputProcess
-from local_stack import launcher
-from local_stack.stack import CHALICE_LOCAL_AWS_PORT
 from tests.local_stack_helpers import ARCHIVE_TIMEOUT, BATCH_WINDOW, check_page_load, unique_sponsors
+from tools.devkit import archive, net
+from tools.devkit.net import eventually
+from tools.devkit.process import PROJECT_DIR, OutputProcess
+from tools.local_stack import launcher
+from tools.local_stack.stack import CHALICE_LOCAL_AWS_PORT
 
 CHALICE = str(Path(sys.executable).parent / "chalice")
 SERVING = r"Serving on http://127\.0\.0\.1:\d+"
@@ -57,7 +57,7 @@ def chalice_local(project: Path) -> tuple[OutputProcess, str]:
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[launcher.StackProcess]:
-    """`python -m local_stack --no-api` (what `make emulator` runs) on free ports."""
+    """`python -m tools.local_stack --no-api` (what `make emulator` runs) on free ports."""
     with launcher.running(args=("--no-api",), batch_window=BATCH_WINDOW) as stack:
         yield stack
 

@@ -1,4 +1,4 @@
-"""devkit/moto.py's two patches to moto's internals still apply to the installed moto, and still agree
+"""tools/devkit/moto.py's two patches to moto's internals still apply to the installed moto, and still agree
 with the behaviour they replace; after a moto upgrade, these fail before a slow or racy emulator does.
 
 - SQS (``_bounded_receive_cost``): moto 5.2.5's ``SQSBackend.receive_message`` calls
@@ -17,7 +17,7 @@ import pytest
 from moto.dynamodb.models import DynamoDBBackend
 from moto.sqs.models import SQSBackend, sqs_backends
 
-from devkit import moto
+from tools.devkit import moto
 
 RETENTION_CHECK = "is_message_valid_based_on_retention_period"
 
@@ -55,10 +55,12 @@ def test_the_faster_retention_check_agrees_with_motos(moto_sqs_unpatched: None, 
 
 
 def test_every_dynamodb_write_moto_has_is_serialised(moto_endpoint: str) -> None:
-    # The session's moto (conftest) was started through devkit.moto, which applies the patch.
+    # The session's moto (conftest) was started through tools.devkit.moto, which applies the patch.
     for name in moto._DYNAMODB_WRITES:
         method = getattr(DynamoDBBackend, name, None)
-        assert method is not None, f"moto's DynamoDBBackend has no {name} any more: devkit.moto cannot serialise it"
+        assert method is not None, (
+            f"moto's DynamoDBBackend has no {name} any more: tools.devkit.moto cannot serialise it"
+        )
         assert getattr(method, "_devkit_atomic", False), name
     # A write method moto grew since is one the lock does not cover.
     item_methods = {name for name, _ in inspect.getmembers(DynamoDBBackend) if name.endswith(("_item", "_items"))}

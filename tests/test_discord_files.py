@@ -14,7 +14,7 @@ import requests
 
 from chalicelib import alerts, discord
 from chalicelib.webhook import Webhook, encode, send
-from devkit.discord.fake import DiscordFake, Reply
+from tools.devkit.discord.fake import DiscordFake, Reply
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8  # every byte value, CR and LF included
 GRAPH = discord.File("SiteTooSlow.png", PNG)

@@ -25,11 +25,11 @@ import pytest
 import requests
 
 from chalicelib import alerts, discord
-from devkit.discord.fake import SUPPRESS_NOTIFICATIONS, DiscordFake, Message, Reply
-from devkit.lambda_events import alarm_event, sns_event
-from local_stack import seed
-from local_stack.alarm import site_too_slow
 from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, MISSING
+from tools.devkit.discord.fake import SUPPRESS_NOTIFICATIONS, DiscordFake, Message, Reply
+from tools.devkit.lambda_events import alarm_event, sns_event
+from tools.local_stack import seed
+from tools.local_stack.alarm import site_too_slow
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=MISSING)
 
@@ -313,7 +313,7 @@ def test_the_page_shows_the_channel_as_discord_does(client: Any, webhook: Discor
 def seed_the_slowdown(
     cloudwatch: Any, start: datetime, slow_from: datetime, calm_from: datetime, end: datetime
 ) -> None:
-    """SiteTooSlow's metric in moto (local_stack.seed's samples): calm, slow from ``slow_from``, calm again."""
+    """SiteTooSlow's metric in moto (tools.local_stack.seed's samples): calm, slow from ``slow_from``, calm again."""
     seed.write_metrics(cloudwatch, seed.response_times(start, min(slow_from, end)))
     if end > slow_from:
         seed.write_metrics(cloudwatch, seed.response_times(slow_from, min(calm_from, end), slow_from))
@@ -327,7 +327,7 @@ def test_an_incident_shows_as_one_message_turned_green_with_its_graph_and_a_quie
     """What `make local` shows after an alarm and its recovery (the README's picture, build/alerts-page.png).
 
     The real flow: the forwarder with its state table, and the emulator's GetMetricWidgetImage
-    drawing the graph from the metric's datapoints, seeded as `python -m local_stack.alarm` seeds them.
+    drawing the graph from the metric's datapoints, seeded as `python -m tools.local_stack.alarm` seeds them.
     """
     cloudwatch = boto("cloudwatch")
     recovered = datetime.now(UTC)

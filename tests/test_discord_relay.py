@@ -14,9 +14,9 @@ import requests
 
 from chalicelib import discord
 from chalicelib.webhook import DeliveryError, Webhook
-from devkit.discord.fake import DiscordFake, Reply
-from devkit.discord.relay import RelayingDiscordFake
-from devkit.net import free_port
+from tools.devkit.discord.fake import DiscordFake, Reply
+from tools.devkit.discord.relay import RelayingDiscordFake
+from tools.devkit.net import free_port
 
 MESSAGE = {"username": "AWS", "content": "hello", "allowed_mentions": discord.NO_MENTIONS}
 FALLBACK = {"username": "AWS", "content": "plain", "allowed_mentions": discord.NO_MENTIONS}
@@ -119,5 +119,5 @@ def test_a_webhook_url_that_is_not_http_is_refused() -> None:
 
 def test_the_page_reads_its_channel_through_an_interface_and_imports_nothing_of_the_fake() -> None:
     # No import cycle: the fake serves the page, and the page knows the fake only as a page.Channel.
-    code = "import sys, devkit.discord.page; sys.exit('devkit.discord.fake' in sys.modules)"
+    code = "import sys, tools.devkit.discord.page; sys.exit('tools.devkit.discord.fake' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -24,9 +24,9 @@ import app as stats_app
 from chalicelib import aws, forwarder
 from chalicelib.state_store import Busy, StateStore
 from chalicelib.webhook import DeliveryError, Webhook
-from devkit import names
-from devkit.discord.fake import CHANNEL_ID, GUILD_ID, DiscordFake, Message, Reply
-from devkit.lambda_events import LambdaContext, alarm_event, sns_event
+from tools.devkit import names
+from tools.devkit.discord.fake import CHANNEL_ID, GUILD_ID, DiscordFake, Message, Reply
+from tools.devkit.lambda_events import LambdaContext, alarm_event, sns_event
 
 EVENTS = Path(__file__).parent / "events"
 SITE_TOO_SLOW = json.loads((EVENTS / "extended-statistic-ok.json").read_text())

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from chalicelib import alerts, aws, graphs, values
-from devkit import faultproxy, names
-from devkit.widget_image import problems
+from tools.devkit import faultproxy, names
+from tools.devkit.widget_image import problems
 
 EVENTS = Path(__file__).parent / "events"
 ALARMS = sorted(p.name for p in EVENTS.glob("*.json") if alerts.alarm_from_message(p.read_text()))
@@ -288,7 +288,7 @@ def seed_response_times(endpoint: str, now: datetime, region: str = names.REGION
 
 
 def site_too_slow(now: datetime) -> dict[str, Any]:
-    from local_stack.alarm import site_too_slow as alarm
+    from tools.local_stack.alarm import site_too_slow as alarm
 
     return alarm("ALARM", now)
 

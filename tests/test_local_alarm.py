@@ -1,4 +1,4 @@
-"""`python -m local_stack.alarm`: what a developer runs beside `make local`, and what it says when it cannot."""
+"""`python -m tools.local_stack.alarm`: what a developer runs beside `make local`, and what it says when it cannot."""
 
 import itertools
 import json
@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from chalicelib import graphs
-from devkit import net, widget_image
-from devkit.names import ALERT_TOPIC, REGION
-from local_stack import alarm, seed
+from tools.devkit import net, widget_image
+from tools.devkit.names import ALERT_TOPIC, REGION
+from tools.local_stack import alarm, seed
 
 THRESHOLD = 2.0
 
@@ -59,8 +59,8 @@ def test_alarm_recovery_and_flap_seconds_apart_draw_apart_and_the_graph_matches_
 def test_with_no_emulator_it_says_so_in_one_line(how: list[str]) -> None:
     port = net.free_port()
     result = subprocess.run(
-        [sys.executable, "-m", "local_stack.alarm", *[arg.format(port=port) for arg in how]],
-        env={"PATH": "/usr/bin:/bin", "AWS_PORT": str(port)},  # `AWS_PORT=N python -m local_stack.alarm`
+        [sys.executable, "-m", "tools.local_stack.alarm", *[arg.format(port=port) for arg in how]],
+        env={"PATH": "/usr/bin:/bin", "AWS_PORT": str(port)},  # `AWS_PORT=N python -m tools.local_stack.alarm`
         capture_output=True,
         text=True,
         timeout=60,
@@ -70,5 +70,5 @@ def test_with_no_emulator_it_says_so_in_one_line(how: list[str]) -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     (line,) = result.stderr.splitlines()
-    assert line.startswith(f"python -m local_stack.alarm: no AWS emulator at http://127.0.0.1:{port}: start the")
+    assert line.startswith(f"python -m tools.local_stack.alarm: no AWS emulator at http://127.0.0.1:{port}: start the")
     assert "Traceback" not in result.stderr

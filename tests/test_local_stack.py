@@ -19,11 +19,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from devkit import archive, names, net
-from devkit.discord.fake import DiscordFake, Message
-from devkit.names import ARCHIVE_BUCKET as BUCKET
-from devkit.net import eventually
-from local_stack import launcher
 from tests.local_stack_helpers import (
     ARCHIVE_KEY,
     ARCHIVE_TIMEOUT,
@@ -35,6 +30,11 @@ from tests.local_stack_helpers import (
     history,
     unique_sponsors,
 )
+from tools.devkit import archive, names, net
+from tools.devkit.discord.fake import DiscordFake, Message
+from tools.devkit.names import ARCHIVE_BUCKET as BUCKET
+from tools.devkit.net import eventually
+from tools.local_stack import launcher
 
 EVENTS = Path(__file__).parent / "events"
 archive_of = archive.objects
@@ -121,7 +121,7 @@ def test_an_alarm_its_recovery_and_its_return_are_one_edited_message_and_a_notif
     printed = []
     for state in ("ALARM", "OK", "ALARM"):  # the commands the banner prints, as a developer runs them
         run = subprocess.run(
-            [sys.executable, "-m", "local_stack.alarm", "--endpoint-url", stack.aws_endpoint, "--state", state],
+            [sys.executable, "-m", "tools.local_stack.alarm", "--endpoint-url", stack.aws_endpoint, "--state", state],
             check=True,
             capture_output=True,
             text=True,
@@ -161,7 +161,7 @@ def test_an_alarm_its_recovery_and_its_return_are_one_edited_message_and_a_notif
     assert (
         "already ALARM"
         in subprocess.run(
-            [sys.executable, "-m", "local_stack.alarm", "--endpoint-url", stack.aws_endpoint],
+            [sys.executable, "-m", "tools.local_stack.alarm", "--endpoint-url", stack.aws_endpoint],
             check=True,
             capture_output=True,
             text=True,
@@ -252,7 +252,7 @@ def test_sigterm_flushes_the_queue_into_the_archive_and_exits_0(tmp_path: Path) 
 
         # The alarm command the banner prints; asked for (LOCAL_DISCORD_JSON=1), the message's JSON follows its line.
         subprocess.run(
-            [sys.executable, "-m", "local_stack.alarm", "--endpoint-url", stack.aws_endpoint],
+            [sys.executable, "-m", "tools.local_stack.alarm", "--endpoint-url", stack.aws_endpoint],
             check=True,
             capture_output=True,
             timeout=60,
@@ -302,7 +302,11 @@ def test_a_second_stack_on_the_same_ports_says_one_is_running_and_where(stack: l
         "DISCORD_PORT": stack.discord_url.rstrip("/").rsplit(":", 1)[1],
     }
     result = subprocess.run(
-        [sys.executable, "-m", "local_stack"], env={**os.environ, **ports}, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "tools.local_stack"],
+        env={**os.environ, **ports},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
     assert result.returncode == 2
@@ -326,7 +330,7 @@ def test_a_busy_port_is_reported_without_a_traceback() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "local_stack"],
+            [sys.executable, "-m", "tools.local_stack"],
             env={**os.environ, "PORT": str(port), "AWS_PORT": str(net.free_port())},
             capture_output=True,
             text=True,
@@ -345,6 +349,6 @@ def _emulator_pid(stack: launcher.StackProcess) -> int:
                 command = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"devkit.moto" in command and str(port).encode() in command:
+            if b"tools.devkit.moto" in command and str(port).encode() in command:
                 return int(entry.name)
     raise AssertionError("no emulator process found")

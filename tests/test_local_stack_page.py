@@ -17,12 +17,12 @@ from typing import Any
 import requests
 
 from chalicelib import settings
-from devkit import names
-from devkit.discord.fake import DiscordFake
-from devkit.net import eventually
-from local_stack import launcher, resources
-from local_stack.stack import READY_LINE, try_commands
 from tests.local_stack_helpers import ARCHIVE_TIMEOUT
+from tools.devkit import names
+from tools.devkit.discord.fake import DiscordFake
+from tools.devkit.net import eventually
+from tools.local_stack import launcher, resources
+from tools.local_stack.stack import READY_LINE, try_commands
 
 ROOT = Path(__file__).parents[1]
 

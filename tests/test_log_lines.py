@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from devkit.discord.fake import DiscordFake, Reply
-from devkit.lambda_events import alarm_event
-from local_stack.alarm import seed_datapoints, site_too_slow
+from tools.devkit.discord.fake import DiscordFake, Reply
+from tools.devkit.lambda_events import alarm_event
+from tools.local_stack.alarm import seed_datapoints, site_too_slow
 
 # The longest line possible today is about 270 characters: a build lookup's failure, naming a compiler
 # of the longest valid name (128) and quoting AWS's error whole. Every other line is under 200.

@@ -83,7 +83,7 @@ def test_an_alert_that_fails_every_retry_is_parked_in_the_failure_queue(resource
 
 
 def test_the_api_reads_productions_table_and_queue(resources: dict[str, Any]) -> None:
-    # Routes, CORS and role: test_reliability_security. The zip's contents: make bench (benchmarks/report.py).
+    # Routes, CORS and role: test_reliability_security. The zip's contents: make bench (tools/benchmarks/report.py).
     variables = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert variables["COMPILER_BUILD_TABLE"] == "compiler-builds"
     assert variables["SQS_STATS_QUEUE"] == "https://sqs.us-east-1.amazonaws.com/052730242331/CompilerExplorerStats"

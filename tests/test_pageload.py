@@ -10,7 +10,7 @@ from botocore.stub import Stubber
 
 import app as stats_app
 from chalicelib import aws, pageload
-from devkit.sqs import bodies as drain_queue
+from tools.devkit.sqs import bodies as drain_queue
 
 SOME_TIME = datetime(2020, 1, 2, 3, 4, 5, 12312, tzinfo=UTC)
 

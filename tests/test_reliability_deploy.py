@@ -1,6 +1,6 @@
 """Deploy wiring, offline: `chalice deploy` against moto's server creates the three functions,
 the SQS event source mapping, the SNS subscription and the REST API as configured; `chalice
-delete` takes them all away again. Runs in a copy of the project (``reliability.deploy``)."""
+delete` takes them all away again. Runs in a copy of the project (``tools.reliability.deploy``)."""
 
 import json
 from pathlib import Path
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reliability import FULL, deploy
+from tools.reliability import FULL, deploy
 
 # Two `chalice deploy`s and a delete through the API-import proxy (10 s or more): a check of
 # Chalice's deployer against moto more than of this app, whose template `make test` pins.

@@ -1,11 +1,11 @@
 """Faults at the real boundaries, each followed by the same count of what was archived.
 
-AWS faults come from a proxy in front of moto (``devkit.faultproxy``): the app's boto3
+AWS faults come from a proxy in front of moto (``tools.devkit.faultproxy``): the app's boto3
 clients talk to it, so botocore's own retries and error handling run for real. Discord's come
 from a scripted local webhook. The resources are created in moto from resources/stateful.yaml,
 so the dead-letter queue and the failed-alert queue behave as the template declares; the SQS
-event source mapping and Lambda's asynchronous retries are played by ``reliability.sqs`` and
-``reliability.lambda_async``.
+event source mapping and Lambda's asynchronous retries are played by ``tools.reliability.sqs`` and
+``tools.reliability.lambda_async``.
 """
 
 import json
@@ -19,12 +19,12 @@ import yaml
 from chalice.test import Client
 
 from deploy import template
-from devkit import archive, faultproxy, names
-from devkit.discord.fake import TOKEN, DiscordFake, Reply
-from devkit.faultproxy import Rule
-from devkit.sqs import bodies
-from reliability import FULL, lambda_async
-from reliability.sqs import EventSourceMapping
+from tools.devkit import archive, faultproxy, names
+from tools.devkit.discord.fake import TOKEN, DiscordFake, Reply
+from tools.devkit.faultproxy import Rule
+from tools.devkit.sqs import bodies
+from tools.reliability import FULL, lambda_async
+from tools.reliability.sqs import EventSourceMapping
 
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
 

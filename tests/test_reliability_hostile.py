@@ -17,10 +17,10 @@ from chalice.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from devkit import discord_limits, faultproxy
-from devkit.discord.fake import DiscordFake, Reply
-from devkit.sqs import drain
-from reliability import FULL, scale
+from tools.devkit import discord_limits, faultproxy
+from tools.devkit.discord.fake import DiscordFake, Reply
+from tools.devkit.sqs import drain
+from tools.reliability import FULL, scale
 
 # The spec, restated here (not imported from chalicelib) so the oracle is independent.
 SPONSOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")

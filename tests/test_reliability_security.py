@@ -12,8 +12,8 @@ from chalice.local import LocalGateway
 
 import app as stats_app
 from chalicelib import settings
-from devkit import names
-from reliability import secrets
+from tools.devkit import names
+from tools.reliability import secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 CHALICE = ROOT / ".chalice"

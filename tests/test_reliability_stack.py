@@ -3,7 +3,7 @@ doubled (and where a kill does double a batch, that it is the whole batch, once 
 
 The load runs on the session's stack (conftest) with sponsors of its own, so what other tests left in
 that stack cannot change its counts. `make test` sends 150 page loads; `make reliability` sends 5,000
-and writes the figures to reliability/load.json, which the README's table quotes.
+and writes the figures to tools/reliability/load.json, which the README's table quotes.
 """
 
 import json
@@ -18,15 +18,15 @@ import pytest
 from chalice.test import Client
 
 import app as stats_app
-from devkit import archive, faultproxy, names
-from devkit.faultproxy import Rule
-from devkit.net import eventually
-from devkit.process import OutputProcess
-from local_stack import launcher, resources
-from local_stack.launcher import RUNTIME_READY
-from local_stack.options import Options
-from reliability import FULL, load, scale
 from tests.local_stack_helpers import BATCH_WINDOW, unique_sponsors
+from tools.devkit import archive, faultproxy, names
+from tools.devkit.faultproxy import Rule
+from tools.devkit.net import eventually
+from tools.devkit.process import OutputProcess
+from tools.local_stack import launcher, resources
+from tools.local_stack.launcher import RUNTIME_READY
+from tools.local_stack.options import Options
+from tools.reliability import FULL, load, scale
 
 RATE = 40  # page loads per second: what moto's SQS sustains on a 2-core machine (README)
 
@@ -125,7 +125,7 @@ def test_a_runtime_killed_inside_the_archiver_gets_the_batch_archived_on_restart
         assert client.http.post(f"/pageload?icons={sponsor}").status_code == 200
     environment = runtime_environment(proxy.url, bucket)
 
-    with OutputProcess.python("local_stack.events", env=environment) as first:
+    with OutputProcess.python("tools.local_stack.events", env=environment) as first:
         first.wait_for_line(RUNTIME_READY, 60)
         eventually(lambda: rule.hits == 1, 30, "the archiver to be inside its S3 write")
         if written:
@@ -135,7 +135,7 @@ def test_a_runtime_killed_inside_the_archiver_gets_the_batch_archived_on_restart
     proxy.clear()
     release.set()
 
-    with OutputProcess.python("local_stack.events", env=environment) as second:
+    with OutputProcess.python("tools.local_stack.events", env=environment) as second:
         second.wait_for_line(RUNTIME_READY, 60)
         copies = 2 if written else 1
         eventually(

@@ -7,7 +7,7 @@ import pytest
 
 from chalicelib import aws
 from chalicelib.state_store import Busy, StateStore
-from devkit import names
+from tools.devkit import names
 
 
 class Clock:

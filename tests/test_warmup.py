@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from chalicelib import warmup
-from devkit.discord.fake import DiscordFake
+from tools.devkit.discord.fake import DiscordFake
 
 ROOT = Path(__file__).resolve().parent.parent
 WATCHED = ("boto3", "botocore", "requests", "aws_embedded_metrics", "aiohttp", "chalicelib.forwarder")
@@ -67,8 +67,8 @@ ALARM_WITH_GRAPH = """
 from datetime import UTC, datetime
 from chalice.test import Client
 from chalicelib import aws
-from devkit.lambda_events import alarm_event
-from local_stack.alarm import site_too_slow
+from tools.devkit.lambda_events import alarm_event
+from tools.local_stack.alarm import site_too_slow
 with Client(app.app, stage_name="test") as client:
     client.lambda_.invoke("forward_alert", alarm_event(site_too_slow("ALARM", datetime.now(UTC))))
 result = aws.built()

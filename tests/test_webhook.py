@@ -8,8 +8,8 @@ import requests
 
 from chalicelib import discord
 from chalicelib.webhook import DeliveryError, MessageGone, Webhook
-from devkit.discord.fake import CHANNEL_ID, GUILD_ID, DiscordFake, Reply
-from devkit.net import eventually, free_port
+from tools.devkit.discord.fake import CHANNEL_ID, GUILD_ID, DiscordFake, Reply
+from tools.devkit.net import eventually, free_port
 
 
 class Clock:

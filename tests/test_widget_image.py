@@ -13,7 +13,7 @@ import pytest
 import requests
 from PIL import Image
 
-from devkit import names, widget_image
+from tools.devkit import names, widget_image
 
 THRESHOLD = (214, 39, 40)  # "#d62728"
 LINE = (31, 119, 180)  # the first of the palette, "#1f77b4"
@@ -224,7 +224,7 @@ def test_statistics_percentiles_and_expressions_are_computed_per_period() -> Non
 def test_the_local_stacks_sample_alarm_produces_a_real_graph(
     moto_endpoint: str, boto: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from local_stack import alarm, seed
+    from tools.local_stack import alarm, seed
 
     now = datetime.now(UTC)
     seed.write_metrics(boto("cloudwatch"), seed.response_times(now - seed.METRIC_HISTORY, now))  # as the stack does

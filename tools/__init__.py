@@ -1,0 +1,1 @@
+"""Development tools: never packaged for Lambda (Chalice ships app.py and chalicelib/ only)."""
