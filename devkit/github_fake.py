@@ -124,7 +124,9 @@ class GitHubFake:
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://{HOST}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="github-fake", daemon=True)
+        # A short poll so that closing (every test's teardown) takes milliseconds, not half a second.
+        serve = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="github-fake", daemon=True)
+        self._thread = serve
         self._thread.start()
 
     def __enter__(self) -> "GitHubFake":
