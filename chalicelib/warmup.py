@@ -43,12 +43,11 @@ def module(name: str) -> Step:
 
 
 def webhook_url_from_ssm() -> bool:
-    # The forwarder's rule (chalicelib.forwarder.webhook_url): WEBHOOK_URL wins over the parameter.
-    return not settings.webhook_url() and bool(settings.webhook_url_parameter())
+    return settings.webhook_url_from_ssm() is not None
 
 
 def alert_state_kept() -> bool:
-    # chalicelib.forwarder.state_store: no table, no state (and no DynamoDB client).
+    # chalicelib.factory.Factory.store: no table, no state (and no DynamoDB client).
     return bool(settings.alert_state_table())
 
 

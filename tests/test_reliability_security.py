@@ -47,7 +47,7 @@ EXPECTED_GRANTS = {
         ("sqs:GetQueueAttributes", QUEUE_ARN),
     },
     # Lambda's on-failure destination sends an undeliverable alert with the function's own role.
-    # The alert state: exactly the four item calls chalicelib/alert_store.py makes, on its one table.
+    # The alert state: exactly the four item calls chalicelib/state_store.py makes, on its one table.
     "policy-forwarder.json": {
         ("ssm:GetParameter", WEBHOOK_PARAMETER_ARN),
         ("sqs:SendMessage", ALERT_FAILED_ARN),
