@@ -84,7 +84,7 @@ def watch_builds(event: CloudWatchEvent) -> None:
     # Only this function needs these (PyYAML, requests): the others' cold starts skip them.
     from chalicelib import build_watch
 
-    build_watch.watch(event.to_dict(), build_watch.from_settings(event.context))
+    build_watch.watch(event.to_dict(), build_watch.of(alert_engine, event.context))
 
 
 # On Lambda, this function's clients and libraries now, at init's full CPU (see chalicelib.warmup);

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from chalicelib import github as github_client
 from devkit.discord_fake import DiscordFake, Reply
 from devkit.github_fake import GitHubFake
 from devkit.lambda_events import scheduled_event
@@ -16,13 +15,6 @@ from devkit.lambda_events import scheduled_event
 DAY0 = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
 WORKFLOWS = "compiler-explorer/compiler-workflows"
 RUN_LINK = "https://github.com/compiler-explorer/compiler-workflows/actions/runs/"
-
-
-@pytest.fixture(autouse=True)
-def forget_token() -> Any:
-    github_client.forget_cached_token()
-    yield
-    github_client.forget_cached_token()
 
 
 class World:
@@ -279,7 +271,6 @@ def test_a_gated_build_that_never_ran_is_reported_after_its_first_nights(world: 
     assert "never run: no build at all since it appeared on 2026-12-01" in _text(announced)
 
 
-@pytest.mark.xfail(strict=True, reason="until issue 15's Discord fake accepts a role mention")
 def test_notifying_posts_ping_the_mention_role_and_quiet_ones_nobody(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
