@@ -349,17 +349,19 @@ def test_a_state_table_that_cannot_be_read_posts_nothing_and_raises(world: World
     assert world.gh.requests == []
 
 
-def test_discord_down_loses_nothing_and_posts_nothing_twice(world: World) -> None:
+def test_discord_refusing_midway_loses_nothing_and_posts_nothing_twice(world: World) -> None:
     world.compilers("{ image: gcc, name: gcc }")
     world.builds("gcc", "", "", "")
-    world.discord.script.extend([Reply(404, {"message": "Unknown Webhook", "code": 10015})])
+    # The announcement goes through; the open list is refused (the webhook is gone, for a moment).
+    gone = Reply(404, {"message": "Unknown Webhook", "code": 10015}, method="POST")
+    world.discord.script.extend([Reply(200, method="POST"), gone])
 
     with pytest.raises(Exception, match="refused"):
         world.run(event_id="the-event")
-    assert world.discord.channel() == []
+    assert len(world.notifying()) == 1 and world.quiet() == []
 
     world.run(event_id="the-event")  # Lambda's retry
-    world.run(day=0)  # and the next run
+    world.run(day=0)  # and another run
 
     assert len(world.notifying()) == 1
     assert len(world.quiet()) == 1
