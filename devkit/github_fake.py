@@ -445,8 +445,10 @@ class GitHubFake:
         return repo
 
     def _repo_or_new(self, full_name: str) -> Repo:
+        """The repository (a moved one's new self: a push to the old name lands there), or a new one."""
         with self._lock:
-            repo = self._repos.get(full_name.lower())
+            key = full_name.lower()
+            repo = self._repos.get(self._moved.get(key, key).lower())
         return repo or self.add_repo(full_name)
 
     def _shown(self, request: Request) -> None:
