@@ -3,7 +3,7 @@ comparators and the scoring count as the issue defines them. Pure: no emulator, 
 
 import itertools
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
@@ -182,3 +182,40 @@ def test_each_run_gets_every_event_up_to_its_time_once(quick: Year) -> None:
         delivered += events
         previous = now
     assert delivered == [e for e in quick.events if e.when <= previous]
+
+
+def test_the_replay_reads_an_entry_name_only_as_a_whole_name() -> None:
+    from benchmarks.build_watch import _names_pattern, _text
+    from devkit.discord_fake import Message
+
+    pattern = _names_pattern(["clang", "clang_ir", "llvm", "hylo", "gcc", "clang.thephd.dev"])
+    text = _text(
+        Message(
+            "1",
+            {
+                "content": "2 new problems",
+                "embeds": [
+                    {
+                        "title": "Build watch",
+                        "fields": [
+                            {"name": "`clang_ir`: the gate is broken", "value": "https://github.com/llvm/clangir"},
+                            {"name": "hylo", "value": "hylo-lang/hyloc moved; see compiler-explorer/hana-clang"},
+                        ],
+                        "footer": {"text": "clang.thephd.dev fine"},
+                    }
+                ],
+            },
+            {},
+            datetime.now(UTC),
+        )
+    )
+    assert sorted(set(pattern.findall(text))) == ["clang.thephd.dev", "clang_ir", "hylo"]
+
+
+def test_the_github_budget_is_the_issues_per_run_count(quick: Year) -> None:
+    from benchmarks.build_watch import github_budget
+
+    targets = [build_year._target(url) for e in quick.entries for url in e.repos]
+    repositories = {repo for repo, _ in targets}
+    assert github_budget(quick) == 1 + len(repositories) + len(set(targets)) + len(targets)
+    assert len(set(targets)) < len(targets)  # shared URLs are read once, looked up per entry
