@@ -3,8 +3,8 @@
 import logging
 from datetime import UTC, datetime
 
-from chalice import Chalice, CORSConfig, Response
-from chalice.app import SNSEvent, SQSEvent
+from chalice import Chalice, CORSConfig, Cron, Response
+from chalice.app import CloudWatchEvent, SNSEvent, SQSEvent
 
 from chalicelib import archive, aws, builds, metrics, pageload, responses, settings, warmup
 
@@ -71,6 +71,15 @@ def forward_alert(event: SNSEvent) -> None:
         # Alarm graphs are drawn in the alarm's region (chalicelib.graphs).
         cloudwatch=lambda region: aws.client("cloudwatch", region=region),
     )
+
+
+# Daily at 06:00 UTC: the nightly builds start at 00:00 (README, "Build watch").
+@app.schedule(Cron(0, 6, "*", "*", "?", "*"))
+def watch_builds(event: CloudWatchEvent) -> None:
+    # Only this function needs these (PyYAML, requests): the others' cold starts skip them.
+    from chalicelib import build_watch
+
+    build_watch.watch(event.to_dict(), build_watch.from_settings(event.context))
 
 
 # On Lambda, this function's clients and libraries now, at init's full CPU (see chalicelib.warmup);

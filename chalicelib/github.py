@@ -47,7 +47,7 @@ class NoSuchBranch(Exception):
     """422 "No commit found for SHA": the branch does not exist."""
 
 
-class Moved(Exception):  # noqa: N818 (an answer, not an error)
+class Moved(Exception):
     """301: the repository was renamed or transferred; ``to`` is its name now, if GitHub said."""
 
     def __init__(self, to: str | None) -> None:
@@ -150,7 +150,7 @@ class GitHub:
             query["since"] = _iso(since)
         if until:
             query["until"] = _iso(until)
-        status, answer, headers = self._get(f"/repos/{_repo(repo)}/commits", query)
+        status, answer, _ = self._get(f"/repos/{_repo(repo)}/commits", query)
         if status == 301:
             raise Moved(None)
         if status == 404:
@@ -206,7 +206,7 @@ class GitHub:
                 status = response.status_code
                 if status in (403, 429) and self._rate_limited(response):
                     wait = self._rate_limit_wait(response)
-                    if self._clock() + wait + TIMEOUT[1] > self.deadline:
+                    if self._clock() + wait > self.deadline:
                         self._stop(f"rate limited for {wait:.0f} s more than the run has")
                         raise Unavailable(self.stopped)
                     logger.warning("GitHub rate limit: waiting %.1f s", wait)
