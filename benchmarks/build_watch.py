@@ -328,4 +328,5 @@ def _text(message: Message) -> str:
         parts += [str(embed.get("title") or ""), str(embed.get("description") or "")]
         parts += [f"{f.get('name', '')}\n{f.get('value', '')}" for f in embed.get("fields") or []]
         parts.append(str((embed.get("footer") or {}).get("text") or ""))
-    return "\n".join(parts)
+    # Discord markdown escapes (``clang\\_ir``) are not part of the name a reader sees.
+    return re.sub(r"\\([\\_*~`|>#-])", r"\1", "\n".join(parts))

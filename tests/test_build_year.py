@@ -188,12 +188,12 @@ def test_the_replay_reads_an_entry_name_only_as_a_whole_name() -> None:
     from benchmarks.build_watch import _names_pattern, _text
     from devkit.discord_fake import Message
 
-    pattern = _names_pattern(["clang", "clang_ir", "llvm", "hylo", "gcc", "clang.thephd.dev"])
+    pattern = _names_pattern(["clang", "clang_ir", "llvm", "hylo", "gcc", "clang.thephd.dev", "clang_llvmflang"])
     text = _text(
         Message(
             "1",
             {
-                "content": "2 new problems",
+                "content": "2 new problems: **clang\\_ir**",
                 "embeds": [
                     {
                         "title": "Build watch",
@@ -201,6 +201,7 @@ def test_the_replay_reads_an_entry_name_only_as_a_whole_name() -> None:
                             {"name": "`clang_ir`: the gate is broken", "value": "https://github.com/llvm/clangir"},
                             {"name": "hylo", "value": "hylo-lang/hyloc moved; see compiler-explorer/hana-clang"},
                         ],
+                        "description": "**clang\\_llvmflang**: failing every night",
                         "footer": {"text": "clang.thephd.dev fine"},
                     }
                 ],
@@ -209,7 +210,7 @@ def test_the_replay_reads_an_entry_name_only_as_a_whole_name() -> None:
             datetime.now(UTC),
         )
     )
-    assert sorted(set(pattern.findall(text))) == ["clang.thephd.dev", "clang_ir", "hylo"]
+    assert sorted(set(pattern.findall(text))) == ["clang.thephd.dev", "clang_ir", "clang_llvmflang", "hylo"]
 
 
 def test_the_github_budget_is_the_issues_per_run_count(quick: Year) -> None:
