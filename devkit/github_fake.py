@@ -25,6 +25,7 @@ import hashlib
 import itertools
 import json
 import math
+import socket
 import threading
 import time
 import urllib.parse
@@ -445,8 +446,10 @@ class GitHubFake:
         return repo
 
     def _repo_or_new(self, full_name: str) -> Repo:
+        """The repository (a moved one's new self: a push to the old name lands there), or a new one."""
         with self._lock:
-            repo = self._repos.get(full_name.lower())
+            key = full_name.lower()
+            repo = self._repos.get(self._moved.get(key, key).lower())
         return repo or self.add_repo(full_name)
 
     def _shown(self, request: Request) -> None:
@@ -489,6 +492,12 @@ def _parse_time(value: str | None) -> datetime | None:
 def _handler(fake: GitHubFake) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as GitHub; requests' sessions reuse the connection
+
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out in separate writes: without this, Nagle's algorithm and the
+            # client's delayed ACK hold every keep-alive answer back ~40 ms.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def _any(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

@@ -12,6 +12,10 @@ Environment (all optional):
     LOCAL_DRAIN_SECONDS=10       at most this long for the final flush when stopping
     DISCORD_PORT=8001            the Discord fake the forwarder posts to, and its page at http://127.0.0.1:8001/
                                  showing the channel as Discord's client would (``devkit.discord_page``)
+    GITHUB_PORT=8002             the GitHub fake (``devkit.github_fake``) the build watch reads: compilers.yaml and
+                                 the repositories ``local_stack.seed`` describes; its token is in the emulator's
+                                 SSM (/admin/github_build_watch_token), as production keeps it. Run the watch
+                                 now with ``python -m local_stack.watch`` (``local_stack/watch.py``).
     WEBHOOK_URL                  a real Discord webhook: the fake relays every post and edit to it and
                                  answers as it does (``devkit.discord_relay``); unset, messages stay local
 

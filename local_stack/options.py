@@ -20,6 +20,7 @@ class Options:
     visibility_timeout: int = 30
     drain_seconds: float = 10.0
     discord_port: int = 8001
+    github_port: int = 8002
 
     @classmethod
     def from_env(cls) -> "Options":
@@ -30,8 +31,14 @@ class Options:
             visibility_timeout=_integer("LOCAL_VISIBILITY_TIMEOUT", cls.visibility_timeout, 1, 43200),
             drain_seconds=_number("LOCAL_DRAIN_SECONDS", cls.drain_seconds),
             discord_port=_integer("DISCORD_PORT", cls.discord_port, 1, 65535),
+            github_port=_integer("GITHUB_PORT", cls.github_port, 1, 65535),
         )
-        ports = {"PORT": options.port, "AWS_PORT": options.aws_port, "DISCORD_PORT": options.discord_port}
+        ports = {
+            "PORT": options.port,
+            "AWS_PORT": options.aws_port,
+            "DISCORD_PORT": options.discord_port,
+            "GITHUB_PORT": options.github_port,
+        }
         for name, port in ports.items():
             same = [other for other, value in ports.items() if value == port and other != name]
             if same:
@@ -57,6 +64,11 @@ class Options:
     def discord_url(self) -> str:
         """The Discord fake's page, showing the channel the forwarder posts to."""
         return f"http://{HOST}:{self.discord_port}/"
+
+    @property
+    def github_url(self) -> str:
+        """The GitHub fake the build watch reads (GITHUB_API_URL)."""
+        return f"http://{HOST}:{self.github_port}"
 
 
 def _integer(name: str, default: int, low: int, high: int) -> int:

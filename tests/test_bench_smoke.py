@@ -47,7 +47,7 @@ def coldstart(bench: dict[str, Any], target: str) -> dict[str, Any]:
 
 def test_every_row_is_in_the_printed_table(bench: dict[str, Any]) -> None:
     rows = {line.split("|")[1].strip() for line in bench["stdout"].splitlines() if line.startswith("| ")}
-    assert {"1", "2", "3", "4", "5", "6"} <= rows
+    assert {"1", "2", "3", "4", "5", "6", "7"} <= rows
 
 
 def test_the_run_misses_no_structural_target(bench: dict[str, Any]) -> None:
@@ -211,3 +211,27 @@ def test_the_alert_noise_row_replays_the_month_without_a_duplicate_or_a_lost_tra
     # Beside the old forwarder: one pinging post per SNS message, duplicates and all.
     assert noise["old"]["pinging_posts"] == scenario["sns_messages_in"] > ours["pinging_posts"]
     assert noise["old"]["duplicates"] > 0
+
+
+def test_the_build_watch_row_replays_its_days_through_the_real_handler(bench: dict[str, Any]) -> None:
+    watch = bench["build_watch"]
+    if not watch["available"]:
+        pytest.skip(watch["note"])
+    scenario, runs, ours = watch["scenario"], watch["runs"], watch["watch"]
+    # One invocation a day, Lambda's retries on the down days, and the second runs on top.
+    assert runs["invocations"] >= scenario["days"]
+    assert runs["failed_on_up_days"] == 0
+    assert {p["compiler"] for p in ours["problems"]} == set(scenario["injected"])
+    for problem in ours["problems"]:
+        assert problem["days_to_report"] is not None, problem
+        assert problem["days_to_report"] <= problem["due_within_days"], problem
+        assert problem["notifying_posts"] == 1, problem
+    assert ours["false_alarms"] == 0 and ours["second_run_posts"] == ours["retry_posts"] == 0
+    assert 0 < runs["github_requests_per_run"]["max"] <= watch["github_budget"]
+    assert runs["dynamodb_requests_per_run"]["mean"] > 0
+    # Beside it, the naive rule cries wolf and "nothing" says nothing.
+    assert watch["naive"]["false_alarms"] > 0
+    assert watch["nothing"]["notifying_posts"] == watch["nothing"]["reported"] == 0
+    cold = watch["coldstart"]
+    assert cold["memory_mb"] == 256 and cold["dynamodb_requests_per_process"][0] > 0
+    assert "aws_embedded_metrics" not in cold["modules_after_call"]
