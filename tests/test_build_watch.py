@@ -447,3 +447,54 @@ def test_the_state_is_kept_under_the_watchs_own_keys(world: World, boto: Any) ->
     )
     assert json.loads(state["state"]["S"])["owed"] == []
     assert "lock_owner" not in state
+
+
+def test_a_missing_compilers_yaml_is_an_outage(world: World) -> None:
+    with pytest.raises(Exception, match=r"GitHub has no compilers\.yaml in compiler-explorer/compiler-workflows at main"):
+        world.run()
+
+    (outage,) = world.posts()
+    assert outage["flags"] & 4096
+
+
+def test_github_failing_after_compilers_yaml_stays_within_the_runs_budget_and_opens_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = (
+        '{ image: a, name: a, repos: ["https://github.com/o/a", "https://github.com/o/b/tree/x"] }',
+        '{ image: b, name: b, repos: ["https://github.com/o/a"] }',
+    )
+    # A GitHub that answers compilers.yaml, then 502 to everything (each request is retried once).
+    with GitHubFake(
+        token="test-github-token",
+        echo=lambda request: failing.fail(502, times=1000) if request.path.endswith("compilers.yaml") else None,
+    ) as failing:
+        monkeypatch.setenv("GITHUB_API_URL", failing.url)
+        world.gh = failing
+        world.compilers(*entries)
+        world.builds("a", "OK", day=-30)
+        world.builds("b", "OK", day=-30)
+
+        world.run()
+
+        # 1 file + 2 repositories + 2 (repository, branch) + 3 (entry, target): 8 at most, retries included.
+        assert 2 < len(failing.requests) <= 8
+        assert {r.status for r in failing.requests[1:]} == {502}
+    assert world.posts() == []
+
+
+def test_a_run_that_finds_the_watch_held_by_another_posts_nothing_and_raises(world: World, boto: Any) -> None:
+    from chalicelib.state_store import StateStore
+
+    world.compilers("{ image: gcc, name: gcc }")
+    world.builds("gcc", "", "", "")
+    StateStore(boto("dynamodb"), "compiler-explorer-alerts").lock("build-watch#state", "another-run", 600)
+
+    with pytest.raises(Exception, match="held by another invocation"):
+        world.run(event_id="the-event")
+
+    assert world.discord.requests == []
+    # The claim was given back, so Lambda's retry, once the other run is done, does the work.
+    StateStore(boto("dynamodb"), "compiler-explorer-alerts").unlock("build-watch#state", "another-run")
+    world.run(event_id="the-event")
+    assert len(world.notifying()) == 1
