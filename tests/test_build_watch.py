@@ -220,7 +220,7 @@ def test_a_problem_pings_once_is_edited_while_it_lasts_resolved_quietly_and_ping
     world.builds("gcc", "OK", day=2)
     world.run(day=2)
     (resolution,) = [p for p in world.quiet() if "resolved" in _title(p)]
-    assert "gcc**: failing every night, open 2 days: cleared" in _text(resolution)
+    assert "gcc**: failing every night, open 2 days: a good build arrived" in _text(resolution)
     assert "no open problems" in world.open_list()
 
     world.builds("gcc", "", day=3)
