@@ -509,3 +509,16 @@ def test_a_run_that_finds_the_watch_held_by_another_posts_nothing_and_raises(wor
     StateStore(boto("dynamodb"), "compiler-explorer-alerts").unlock("build-watch#state", "another-run")
     world.run(event_id="the-event")
     assert len(world.notifying()) == 1
+
+
+def test_a_token_github_refuses_is_an_outage_and_stops_asking(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "revoked-token")
+    world.compilers("{ image: gcc, name: gcc }")
+
+    with pytest.raises(Exception, match=r"401 Bad credentials"):
+        world.run()
+
+    (outage,) = world.posts()
+    assert "GitHub refused the token" in outage["content"] and outage["flags"] & 4096
+    assert [r.status for r in world.gh.requests] == [401]  # refused once: never retried
+    assert "revoked-token" not in json.dumps(outage)
