@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import statistics
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -212,6 +213,8 @@ class _Replay:
             github.add_branch(repo, branch)
         github.put_file(WORKFLOWS_REPOSITORY, "compilers.yaml", "main", self.scenario.yaml)
         for day, now, events in build_year.runs(self.scenario):
+            if day and day % 30 == 0:
+                print(f"  build watch: day {day} of {self.scenario.days}", file=sys.stderr, flush=True)
             builds = self._catch_up(events)
             if builds:
                 seed.write(dynamodb, BUILD_TABLE, builds)
