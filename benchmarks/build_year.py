@@ -133,7 +133,7 @@ def _url(repo: str, branch: str | None = None) -> str:
     return f"https://github.com/{repo}" + (f"/tree/{branch}" if branch else "")
 
 
-def _entries(quick: bool, rng: random.Random) -> tuple[list[Entry], list[_Repo], list[str]]:
+def _entries(quick: bool) -> tuple[list[Entry], list[_Repo], list[str]]:
     """Entries, the repositories they watch, and the idle forks that wake during the year."""
     ungated = [
         Entry(name, "misc" if name == "tinycc" else name.split("_")[0])
@@ -219,7 +219,7 @@ QUICK_PLAN = {
 def year(quick: bool = False, seed: int = 2026) -> Year:
     plan = QUICK_PLAN if quick else FULL_PLAN
     rng = random.Random(seed)  # noqa: S311 (a repeatable scenario, not a secret)
-    entries, repos, waking = _entries(quick, rng)
+    entries, repos, waking = _entries(quick)
     days = plan["days"]
     start = YEAR - 30 * DAY
     commits: dict[tuple[str, str], list[datetime]] = {}
