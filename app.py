@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from chalice import Chalice, CORSConfig, Cron, Response
 from chalice.app import CloudWatchEvent, SNSEvent, SQSEvent
 
-from chalicelib import archive, aws, builds, metrics, pageload, responses, settings, warmup
+from chalicelib import archive, aws, builds, factory, metrics, pageload, responses, settings, warmup
 
 app = Chalice(app_name="compiler-explorer-stats")
 logging.getLogger("chalicelib").setLevel(logging.INFO)
@@ -15,6 +15,11 @@ logging.getLogger("chalicelib").setLevel(logging.INFO)
 CORS = CORSConfig(allow_origin="*", max_age=86400)
 # jQuery's $.post(url) sends no Content-Type (Chalice then assumes JSON); others send a form type.
 PAGELOAD_CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded", "text/plain"]
+
+
+# What the alert forwarder runs on (webhook, state store, graph budget, clocks), one a process;
+# building it builds nothing until the forwarder asks. Tests give the app their own.
+alert_engine = factory.Factory()
 
 
 def utc_now() -> datetime:
@@ -57,19 +62,19 @@ def archive_stats(event: SQSEvent) -> None:
 
 @app.on_sns_message(topic=settings.alert_topic_name())
 def forward_alert(event: SNSEvent) -> None:
-    # Only this function needs these (and requests, which they load): the API's cold start skips them.
-    # On Lambda the warm-up below has already imported them.
-    from chalicelib import discord, forwarder
+    # Only this function needs the forwarder (and requests, which it loads): the API's cold start
+    # skips it. On Lambda the warm-up below has already imported it.
+    from chalicelib import forwarder
 
-    webhook = discord.Webhook(forwarder.webhook_url(lambda: aws.client("ssm")))
-    store = forwarder.state_store(lambda: aws.client("dynamodb-alerts"))
+    engine = alert_engine
     forwarder.forward(
         event.to_dict().get("Records", []),
-        webhook,
-        store,
+        engine.webhook(),
+        engine.store(),
         forwarder.lock_seconds(event.context),
-        # Alarm graphs are drawn in the alarm's region (chalicelib.graphs).
-        cloudwatch=lambda region: aws.client("cloudwatch", region=region),
+        cloudwatch=engine.cloudwatch,
+        budget=engine.graph_budget,
+        mention_role=engine.mention_role(),
     )
 
 
@@ -79,7 +84,7 @@ def watch_builds(event: CloudWatchEvent) -> None:
     # Only this function needs these (PyYAML, requests): the others' cold starts skip them.
     from chalicelib import build_watch
 
-    build_watch.watch(event.to_dict(), build_watch.from_settings(event.context))
+    build_watch.watch(event.to_dict(), build_watch.of(alert_engine, event.context))
 
 
 # On Lambda, this function's clients and libraries now, at init's full CPU (see chalicelib.warmup);

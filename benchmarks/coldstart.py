@@ -102,8 +102,9 @@ def expected_requests(target: str, invocations: int) -> dict[str, int]:
     counts = Counter({op: n * invocations for op, n in PER_INVOCATION[target].items()})
     counts.update(ONCE.get(target, {}))
     if "monitoring:GetMetricWidgetImage" in counts:
-        # A process asks for at most graphs.BUDGET.limit images a minute: the rest go without one.
-        counts["monitoring:GetMetricWidgetImage"] = min(counts["monitoring:GetMetricWidgetImage"], graphs.BUDGET.limit)
+        # A process asks for at most graphs.RenderBudget().limit images a minute: the rest go without one.
+        limit = graphs.RenderBudget().limit
+        counts["monitoring:GetMetricWidgetImage"] = min(counts["monitoring:GetMetricWidgetImage"], limit)
     return dict(counts)
 
 
@@ -452,6 +453,6 @@ def _did_its_work(
     if len(posts) != invocations:
         return False
     # The project's alarms go out with their graph (the emulator always draws one), as many as the
-    # process's storm budget allows (graphs.BUDGET: 10 a minute), and the rest without one.
+    # process's storm budget allows (graphs.RenderBudget: 10 a minute), and the rest without one.
     graphed = sum(1 for post in posts if post.files)
-    return not report.get("clients_after_call") or graphed == min(len(posts), graphs.BUDGET.limit)
+    return not report.get("clients_after_call") or graphed == min(len(posts), graphs.RenderBudget().limit)

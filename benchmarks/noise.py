@@ -126,7 +126,10 @@ class _Lambda:
     @contextmanager
     def hooks(self) -> Iterator[None]:
         """The crash: armed per invocation (thread), fired by the first state write after a post."""
-        from chalicelib import aws, discord
+        import requests
+
+        import app
+        from chalicelib import aws, factory
 
         def on_write(*_: Any, event_name: str = "", **__: Any) -> None:
             if getattr(self.local, "armed", False) and self.local.posted and not event_name.endswith(".GetItem"):
@@ -139,12 +142,13 @@ class _Lambda:
 
         events = aws.client("dynamodb-alerts").meta.events
         events.register("after-call.dynamodb", on_write)
-        session = discord._shared_session()
+        session = requests.Session()
         session.hooks["response"].append(on_response)
+        engine, app.alert_engine = app.alert_engine, factory.Factory(session=session)
         try:
             yield
         finally:
-            session.hooks["response"].remove(on_response)
+            app.alert_engine = engine
             events.unregister("after-call.dynamodb", on_write)
 
     def replay(self, scenario: Scenario) -> None:

@@ -39,8 +39,10 @@ from chalicelib.build_rules import (
     window_needed,
 )
 from chalicelib.builds import History
-from chalicelib.engine_adapter import Store, mention, quiet
+from chalicelib.factory import Factory
+from chalicelib.state_store import StateStore
 from chalicelib.watchlist import Entry, Target
+from chalicelib.webhook import MessageGone, Webhook
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +66,10 @@ class _CannotCheck(Exception):
 
 @dataclass
 class Run:
-    """What one run works with; ``app.py`` builds it from settings, tests build their own."""
+    """What one run works with: ``of`` builds it from the engine's factory."""
 
-    store: Store
-    webhook: Any  # discord.Webhook: post, edit
+    store: StateStore
+    webhook: Webhook
     dynamodb: Callable[[], Any]  # the build table's client
     github: Callable[[float], github.GitHub]  # a client whose GitHub time ends at the given deadline
     mention_role: str | None = None
@@ -132,10 +134,13 @@ def _check(run: Run, state: WatchState, now: datetime) -> dict[str, list[Verdict
     """Every entry's verdicts; _CannotCheck if nothing at all can be checked."""
     started = run.clock()
     deadline = started + max(run.remaining_seconds - AFTER_GITHUB_SECONDS, run.remaining_seconds / 2)
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         client = run.github(deadline)
-    except (github.Unavailable, settings.ConfigurationError) as error:
-        raise _CannotCheck(str(error)) from None
+    except (settings.ConfigurationError, BotoCoreError, ClientError) as error:
+        # The token's SSM parameter is missing or unreadable: its text names the parameter only.
+        raise _CannotCheck(f"no GitHub token ({error})") from None
     entries = _entries(client)
     # The issue's budget: compilers.yaml, one look-up a repository, one a (repository, branch), one
     # rule-1 look-up an (entry, target); redirects and retries included.
@@ -273,7 +278,7 @@ def _perform(run: Run, state: WatchState, effects: list[Effect], now: datetime, 
         posted: str | None = None
         match effect:
             case Announce(problems):
-                message = mention(build_messages.announce(problems, now), run.mention_role)
+                message = discord.mention(build_messages.announce(problems, now), run.mention_role)
                 posted = _id(run.webhook.post(message, until=until))
             case Resolve(closed):
                 posted = _id(run.webhook.post(build_messages.resolved(closed, now), until=until))
@@ -284,9 +289,9 @@ def _perform(run: Run, state: WatchState, effects: list[Effect], now: datetime, 
                         run.webhook.edit(state.summary_id, message, until=until)
                         state.acknowledge(effect, state.summary_id)
                         continue
-                    except discord.MessageGone:
+                    except MessageGone:
                         logger.warning("the open-problems message %s was deleted; posting it again", state.summary_id)
-                posted = _id(run.webhook.post(quiet(message), until=until))
+                posted = _id(run.webhook.post(discord.quiet(message), until=until))
             case Outage(reason, at):
                 message = build_messages.outage(reason, datetime.fromisoformat(at))
                 posted = _id(run.webhook.post(message, until=until))
@@ -311,31 +316,33 @@ def _event_time(event: Mapping[str, Any]) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def from_settings(context: Any) -> Run:
-    """The run as deployed: the alert state table, the webhook and the build table of the settings,
-    GitHub with the token of GITHUB_TOKEN or its SSM parameter."""
-    from chalicelib import aws, forwarder
-
-    table = settings.alert_state_table()
-    if not table:
+def of(engine: Factory, context: Any) -> Run:
+    """The run as deployed: the engine's state store, webhook and mention role, the build table of
+    the settings, GitHub with the engine's token, the time Lambda has left."""
+    store = engine.store()
+    if store is None:
         raise settings.ConfigurationError("ALERT_STATE_TABLE is not set: the build watch keeps its problems there")
     try:
         remaining = context.get_remaining_time_in_millis() / 1000
     except (AttributeError, TypeError):
         remaining = LAMBDA_TIMEOUT_SECONDS
+
+    def github_client(deadline: float) -> github.GitHub:
+        return github.GitHub(
+            settings.github_api_url(),
+            engine.github_token(),
+            deadline=deadline,
+            clock=engine.monotonic,
+            wall_clock=engine.wall_clock,
+            sleep=engine.sleep,
+        )
+
     return Run(
-        store=Store(aws.client("dynamodb-alerts"), table),
-        webhook=discord.Webhook(forwarder.webhook_url(lambda: aws.client("ssm"))),
-        dynamodb=lambda: aws.client("dynamodb"),
-        github=lambda deadline: github.GitHub(
-            settings.github_api_url(), github.token(lambda: aws.client("ssm")), deadline=deadline
-        ),
-        mention_role=_mention_role(),
+        store=store,
+        webhook=engine.webhook(),
+        dynamodb=engine.dynamodb,
+        github=github_client,
+        mention_role=engine.mention_role(),
         remaining_seconds=max(remaining, 10.0),
+        clock=engine.monotonic,
     )
-
-
-def _mention_role() -> str | None:
-    from chalicelib.engine_adapter import mention_role
-
-    return mention_role()

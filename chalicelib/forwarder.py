@@ -1,7 +1,7 @@
 """The alert forwarder: SNS records on the alert topic become Discord messages, exactly once.
 
 A CloudWatch alarm's transitions become one message per incident, edited as the alarm changes
-(``incidents``), with the state in DynamoDB (``alert_store``); anything else is one post per SNS
+(``incidents``), with the state in DynamoDB (``state_store``); anything else is one post per SNS
 message. Every SNS message is claimed first, so a redelivery changes nothing. When the state store
 cannot be reached the alert is posted anyway, as a new message: the bookkeeping never costs an alert.
 
@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib import alerts, discord, graphs, incidents, settings
-from chalicelib.alert_store import AlertStore, Claim, StoreUnavailable
+from chalicelib.state_store import Claim, StateStore, StoreUnavailable
+from chalicelib.webhook import DeliveryError, File, MessageGone, Webhook
 
 logger = logging.getLogger(__name__)
 
@@ -28,42 +29,10 @@ LAMBDA_TIMEOUT_SECONDS = 90.0  # .chalice/config.json, for a context that cannot
 LOCK_MARGIN_SECONDS = 1.0  # for clocks of different Lambda hosts
 # A graph is asked for only while the Discord deadline leaves room for it (graphs.render's worst
 # case: one attempt of 1 + 4 s, chalicelib.aws) and, after it, for one whole Discord attempt
-# (discord.Webhook's 3.05 + 10 s): the alert's own time is never spent on its picture.
+# (Webhook's 3.05 + 10 s): the alert's own time is never spent on its picture.
 GRAPH_SECONDS = 5.0
 DISCORD_ATTEMPT_SECONDS = 13.05
 MAX_MARKS = 10  # an incident's earlier transitions drawn on its graph: the opening and the latest
-
-_webhook_url_from_ssm: dict[str, str] = {}
-
-
-def webhook_url(ssm_client: Callable[[], Any]) -> str:
-    """WEBHOOK_URL, or else the SSM SecureString WEBHOOK_URL_PARAMETER names (read once a process)."""
-    url = settings.webhook_url()
-    if url:
-        return url
-    parameter = settings.webhook_url_parameter()
-    if not parameter:
-        raise settings.ConfigurationError(
-            "neither WEBHOOK_URL nor WEBHOOK_URL_PARAMETER is set: alerts cannot be delivered"
-        )
-    if parameter not in _webhook_url_from_ssm:
-        response = ssm_client().get_parameter(Name=parameter, WithDecryption=True)
-        url = response["Parameter"]["Value"].strip()
-        if not url.startswith(("https://", "http://")):
-            # Retrying cannot mend a bad value; say so without echoing it (it is a secret).
-            raise settings.ConfigurationError(f"SSM parameter {parameter} does not hold a webhook URL")
-        _webhook_url_from_ssm[parameter] = url
-    return _webhook_url_from_ssm[parameter]
-
-
-def forget_cached_url() -> None:
-    _webhook_url_from_ssm.clear()
-
-
-def state_store(client: Callable[[], Any]) -> AlertStore | None:
-    """The alert state store, or None (every alert posted as a new message) when ALERT_STATE_TABLE is unset."""
-    table = settings.alert_state_table()
-    return AlertStore(client(), table) if table else None
 
 
 def lock_seconds(context: Any) -> float:
@@ -77,15 +46,19 @@ def lock_seconds(context: Any) -> float:
 
 def forward(
     records: Iterable[dict[str, Any]],
-    webhook: discord.Webhook,
-    store: AlertStore | None,
+    webhook: Webhook,
+    store: StateStore | None,
     lock_for: float = LAMBDA_TIMEOUT_SECONDS + LOCK_MARGIN_SECONDS,
     cloudwatch: Callable[[str], Any] | None = None,
+    budget: graphs.RenderBudget | None = None,
+    mention_role: str | None = None,
 ) -> int:
     """Deliver every SNS record; one that cannot be delivered raises, so Lambda retries the event.
 
-    ``cloudwatch(region)`` gives the client that draws alarm graphs; without it, no graphs.
+    ``cloudwatch(region)`` gives the client that draws alarm graphs (at most as ``budget`` allows);
+    without it, no graphs. ``mention_role`` is pinged by every notifying post.
     """
+    budget = budget or graphs.RenderBudget()
     flap_window_ms = settings.alert_flap_window_seconds() * 1000
     count = 0
     for record in records:
@@ -99,7 +72,9 @@ def forward(
         transition = incidents.transition_of(message, notification.get("Timestamp"))
         logger.info("forwarding alert %r (message id %s)", alert.title[:200], message_id)
         owner = f"{message_id}/{uuid.uuid4().hex}"
-        run = _Run(webhook, store, webhook.deadline(), lock_for, flap_window_ms, owner, cloudwatch)
+        run = _Run(
+            webhook, store, webhook.deadline(), lock_for, flap_window_ms, owner, cloudwatch, budget, mention_role
+        )
         if store is None:
             run.without_state(message, alert, transition, "ALERT_STATE_TABLE is not set")
         else:
@@ -126,14 +101,18 @@ class _Run:
 
     def __init__(
         self,
-        webhook: discord.Webhook,
-        store: AlertStore | None,
+        webhook: Webhook,
+        store: StateStore | None,
         until: float,
         lock_for: float,
         flap_window_ms: float,
         owner: str,
         cloudwatch: Callable[[str], Any] | None = None,
+        budget: graphs.RenderBudget | None = None,
+        mention_role: str | None = None,
     ) -> None:
+        self.budget = budget or graphs.RenderBudget()
+        self.mention_role = mention_role
         self.webhook = webhook
         self.store = store
         self.until = until  # one Discord deadline for everything this record sends
@@ -180,6 +159,8 @@ class _Run:
         fallback = discord.fallback_payload(alert)
         if transition is not None and transition.new != incidents.ALARM:
             message, fallback = discord.quiet(message), discord.quiet(fallback)  # never pings, state or not
+        else:
+            message, fallback = self._ping(message), self._ping(fallback)
         self.webhook.post(message, fallback, until=self.until, files=files)
 
     def post_once(self, claim: Claim, sns_message: str, alert: alerts.Alert) -> None:
@@ -192,7 +173,8 @@ class _Run:
             logger.info("posted as Discord message %s by an earlier attempt", claim.posted)
             return
         message, files = self._with_graph(discord.payload(alert), sns_message)
-        answer = self.webhook.post(message, discord.fallback_payload(alert), until=self.until, files=files)
+        fallback = self._ping(discord.fallback_payload(alert))
+        answer = self.webhook.post(self._ping(message), fallback, until=self.until, files=files)
         posted = (answer or {}).get("id")
         if posted:
             try:
@@ -204,7 +186,7 @@ class _Run:
         assert self.store is not None  # noqa: S101
         store, arn = self.store, transition.arn
         try:
-            state = store.lock_alarm(arn, self.owner, self.lock_for)
+            state = _alarm_state(store.lock(_alarm_key(arn), self.owner, self.lock_for), arn)
         except StoreUnavailable as error:
             raise _NoState(str(error)) from error
         try:
@@ -218,19 +200,19 @@ class _Run:
                 raise _NoState(f"{type(error).__name__} applying the transition") from error
             logger.info("%s: %s → %s: %s", transition.name, transition.old, transition.new, outcome)
             if outcome in ("duplicate", "conflict"):
-                store.unlock_alarm(arn, self.owner)
+                store.unlock(_alarm_key(arn), self.owner)
                 return
             try:
                 # Written before anything is sent: whoever holds the alarm next finishes the work.
                 # Saved even with nothing to send: a transition in no incident yet may join one later.
-                store.save_alarm(arn, self.owner, state, release=not state.owed)
+                _save(store, arn, self.owner, state, release=not state.owed)
             except StoreUnavailable as error:
                 raise _NoState(str(error)) from error
             if not state.owed:
                 return
             self.perform(arn, state, release=True)
         except Exception:
-            store.unlock_alarm(arn, self.owner)
+            store.unlock(_alarm_key(arn), self.owner)
             raise
 
     def perform(self, arn: str, state: incidents.AlarmState, *, release: bool) -> None:
@@ -241,8 +223,8 @@ class _Run:
             posted, more = self._do(work, state)
             state.owed[:1] = more
             if posted and state.owed:
-                self.store.save_alarm(arn, self.owner, state, release=False)
-        self.store.save_alarm(arn, self.owner, state, release=release)
+                _save(self.store, arn, self.owner, state, release=False)
+        _save(self.store, arn, self.owner, state, release=release)
 
     def _do(self, work: dict[str, Any], state: incidents.AlarmState) -> tuple[bool, list[dict[str, Any]]]:
         """One piece of work: whether it posted (and so must be saved at once), and what it leaves."""
@@ -256,7 +238,7 @@ class _Run:
         if kind == "delete":
             try:
                 self.webhook.delete(work["id"], until=self.until)
-            except discord.DeliveryError as error:
+            except DeliveryError as error:
                 # Tidying only: never worth failing the alert for.
                 logger.warning("could not delete the earlier follow-up %s: %s", work["id"], error)
             return False, []
@@ -286,11 +268,13 @@ class _Run:
                 try:
                     self.webhook.edit(record.message_id, edit, fallback, until=self.until, files=files)
                     return False, []
-                except discord.MessageGone:
+                except MessageGone:
                     logger.warning("incident message %s was deleted; posting a new one", record.message_id)
                     ping = False  # the incident was announced already
             if not ping:
                 shown, fallback = discord.quiet(shown), discord.quiet(fallback)
+            else:
+                shown, fallback = self._ping(shown), self._ping(fallback)
             record.message_id = _id_of(self.webhook.post(shown, fallback, until=self.until, files=files))
             return True, []
         # The recovery's follow-up: edits notify nobody, so this quiet post is the sign it is over.
@@ -302,7 +286,7 @@ class _Run:
 
     def _with_graph(
         self, payload: dict[str, Any], sns_message: str, incident: incidents.Incident | None = None
-    ) -> tuple[dict[str, Any], list[discord.File]]:
+    ) -> tuple[dict[str, Any], list[File]]:
         """``payload`` showing the alarm's graph and the file to send with it, or ``payload`` and no file."""
         if self.cloudwatch is None:
             return payload, []
@@ -316,14 +300,17 @@ class _Run:
                 logger.warning("no graph for alarm %r: %.1f s left before the Discord deadline", name, left)
                 return payload, []
             marks = _marks(incident, sns_message)
-            image = graphs.render(self.cloudwatch, alarm, now=datetime.now(UTC), marks=marks)
+            image = graphs.render(self.cloudwatch, alarm, now=datetime.now(UTC), marks=marks, budget=self.budget)
             if image is None:
                 return payload, []  # graphs.render said why
-            graph = discord.File(graphs.filename(alarm), image)
+            graph = File(graphs.filename(alarm), image)
             return discord.with_image(payload, graph), [graph]
         except Exception:  # best effort: no failure of the graph may cost the alert
             logger.exception("no graph: drawing it failed, so the alert goes without it")
             return payload, []
+
+    def _ping(self, message: dict[str, Any]) -> dict[str, Any]:
+        return discord.mention(message, self.mention_role)
 
     def _jump(self, message_id: str | None) -> str | None:
         return self.webhook.jump_url(message_id, until=self.until) if message_id else None
@@ -331,7 +318,7 @@ class _Run:
     def _edit_if_there(self, message_id: str, message: dict[str, Any]) -> None:
         try:
             self.webhook.edit(message_id, message, until=self.until)
-        except discord.MessageGone:
+        except MessageGone:
             logger.info("message %s was deleted; nothing to update", message_id)
 
 
@@ -350,3 +337,21 @@ def _marks(incident: incidents.Incident | None, sns_message: str) -> list[tuple[
 def _id_of(answer: dict[str, Any] | None) -> str | None:
     found = (answer or {}).get("id")
     return str(found) if found else None
+
+
+def _alarm_key(arn: str) -> str:
+    return f"alarm#{arn}"
+
+
+def _alarm_state(text: str | None, arn: str) -> incidents.AlarmState:
+    try:
+        return incidents.AlarmState.from_json(text)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        # Unreadable (a bug, a hand edit): start afresh rather than fail this alarm for ever.
+        logger.exception("alarm %s: stored state unreadable; starting from none", arn)
+        return incidents.AlarmState()
+
+
+def _save(store: StateStore, arn: str, owner: str, state: incidents.AlarmState, *, release: bool) -> None:
+    # Kept while an incident is open or work is owed, however long; a week after that.
+    store.save(_alarm_key(arn), owner, state.to_json(), release=release, keep=state.open or bool(state.owed))

@@ -1,8 +1,8 @@
 """GitHub's REST API, as the build watch reads it: a file, a repository, the newest commit of a branch.
 
 Every request carries ``Authorization: Bearer <token>`` and ``X-GitHub-Api-Version: 2022-11-28``.
-The token is GITHUB_TOKEN, or else the SSM SecureString GITHUB_TOKEN_PARAMETER names, read once a
-process and never logged. A run spends at most ``max_requests`` (redirects and retries included):
+The token (``chalicelib.factory``: GITHUB_TOKEN, or else the SSM SecureString GITHUB_TOKEN_PARAMETER
+names, read once a process) is never logged. A run spends at most ``max_requests`` (redirects and retries included):
 ``chalicelib.build_watch`` sets it from compilers.yaml as the issue's budget. Over GitHub's rate
 limit (403 or 429 with ``x-ratelimit-remaining: 0`` or ``retry-after``) the wait is waited out if it
 ends before ``deadline``; otherwise, or once the budget is spent, every later call raises
@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib import settings
-
 logger = logging.getLogger(__name__)
 
 API_VERSION = "2022-11-28"
@@ -30,9 +28,6 @@ RAW = "application/vnd.github.raw+json"
 JSON = "application/vnd.github+json"
 TIMEOUT = (3.05, 10.0)
 RETRY_SECONDS = 1.0  # after a 5xx or a network error, once
-
-_tokens_from_ssm: dict[str, str] = {}
-_tokens_lock = threading.Lock()
 
 
 class Unavailable(RuntimeError):
@@ -59,33 +54,6 @@ class Moved(Exception):
 class Repository:
     full_name: str
     archived: bool
-
-
-def token(ssm_client: Callable[[], Any]) -> str:
-    """GITHUB_TOKEN, or the SSM SecureString GITHUB_TOKEN_PARAMETER names (read once a process)."""
-    direct = settings.github_token()
-    if direct:
-        return direct
-    parameter = settings.github_token_parameter()
-    with _tokens_lock:
-        if parameter not in _tokens_from_ssm:
-            from botocore.exceptions import BotoCoreError, ClientError
-
-            try:
-                answer = ssm_client().get_parameter(Name=parameter, WithDecryption=True)
-            except (BotoCoreError, ClientError) as error:
-                # Its text names the parameter, never the value.
-                raise Unavailable(f"the GitHub token could not be read from SSM {parameter}: {error}") from None
-            value = str(answer["Parameter"]["Value"]).strip()
-            if not value:
-                raise Unavailable(f"SSM parameter {parameter} holds no GitHub token")
-            _tokens_from_ssm[parameter] = value
-        return _tokens_from_ssm[parameter]
-
-
-def forget_cached_token() -> None:
-    with _tokens_lock:
-        _tokens_from_ssm.clear()
 
 
 class GitHub:

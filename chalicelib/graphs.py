@@ -26,7 +26,8 @@ Decisions (the README's Alerts section repeats them):
 - **Threshold** and **change time** are explicit annotations: ``annotations.alarms`` is
   documented for dashboards only. An anomaly-band alarm has no fixed threshold: its band is drawn
   instead, as CloudWatch draws it for ``ANOMALY_DETECTION_BAND``.
-- **Storm bound**: at most ``RenderBudget.limit`` images a minute per process, and none for a
+- **Storm bound**: at most ``RenderBudget.limit`` images a minute per process (``chalicelib.factory``
+  keeps one budget a process), and none for a
   minute after CloudWatch throttled us or timed out (the API allows 20 calls a second per
   account; an alarm storm must not spend the forwarder's time on graphs).
 
@@ -183,7 +184,6 @@ class RenderBudget:
             self._quiet_until = 0.0
 
 
-BUDGET = RenderBudget()
 # Error codes and exception names after which asking again at once only makes the storm worse.
 _BACK_OFF = ("Throttl", "TooManyRequests", "RequestLimitExceeded", "Timeout", "SlowDown")
 
@@ -196,7 +196,7 @@ def render(
     marks: Sequence[tuple[datetime, str]] = (),
     width: int = WIDTH,
     height: int = HEIGHT,
-    budget: RenderBudget | None = None,
+    budget: RenderBudget,
 ) -> bytes | None:
     """The PNG of ``alarm``'s metric, or None (logged) if there is none or CloudWatch did not give one.
 
@@ -211,7 +211,6 @@ def render(
         return None
     if metric_widget is None:
         return None
-    budget = budget or BUDGET
     refused = budget.take()
     if refused:
         logger.warning("no graph for alarm %r: %s", name, refused)

@@ -77,6 +77,23 @@ def alert_flap_window_seconds() -> float:
     return minutes * 60
 
 
+def alert_mention_role() -> str | None:
+    """ALERT_MENTION_ROLE: the Discord role id every notifying post pings; unset, nobody is pinged."""
+    role = optional("ALERT_MENTION_ROLE")
+    if role and not role.isdigit():
+        # A mistyped role must not cost an alert: say so, and ping nobody rather than fail the post.
+        logger.error("ALERT_MENTION_ROLE=%r is not a Discord role id (digits); mentioning nobody", role)
+        return None
+    return role or None
+
+
+def webhook_url_from_ssm() -> str | None:
+    """The SSM parameter to read the webhook URL from, or None: WEBHOOK_URL, when set, wins over it."""
+    if webhook_url():
+        return None
+    return webhook_url_parameter() or None
+
+
 def webhook_url() -> str:
     """WEBHOOK_URL: the Discord webhook itself; it wins over webhook_url_parameter()."""
     return optional("WEBHOOK_URL")

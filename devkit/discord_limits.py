@@ -38,8 +38,8 @@ def problems(message: Any) -> list[str]:
         json.dumps(message, allow_nan=False)
     except (TypeError, ValueError) as error:
         found.append(f"not serialisable as JSON: {error}")
-    if message.get("allowed_mentions") != {"parse": []}:
-        found.append(f"allowed_mentions is {message.get('allowed_mentions')!r}, not {{'parse': []}}")
+    if not _pings_only_named_roles(message.get("allowed_mentions")):
+        found.append(f"allowed_mentions is {message.get('allowed_mentions')!r}, not {{'parse': []}} or named roles")
     content = message.get("content")
     if content is not None and (not isinstance(content, str) or length(content) > CONTENT):
         found.append(f"content longer than {CONTENT}")
@@ -118,3 +118,11 @@ def _is_iso_timestamp(stamp: Any) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _pings_only_named_roles(allowed: Any) -> bool:
+    # Nobody ({"parse": []}), or exactly the roles listed by id (ALERT_MENTION_ROLE): never @everyone or users.
+    if allowed == {"parse": []}:
+        return True
+    roles = allowed.get("roles") if isinstance(allowed, dict) and set(allowed) == {"roles"} else None
+    return isinstance(roles, list) and bool(roles) and all(isinstance(r, str) and r.isdigit() for r in roles)

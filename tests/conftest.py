@@ -22,7 +22,7 @@ import requests  # noqa: E402
 from chalice.test import Client  # noqa: E402
 
 import app as stats_app  # noqa: E402
-from chalicelib import aws, forwarder, graphs  # noqa: E402
+from chalicelib import aws, factory  # noqa: E402
 from devkit import moto  # noqa: E402
 from devkit.discord_fake import DiscordFake  # noqa: E402
 from devkit.github_fake import GitHubFake  # noqa: E402
@@ -39,15 +39,14 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def isolated(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every test starts with an empty emulator, no cached clients or webhook URL, and the whole graph budget."""
+    """Every test starts with an empty emulator, no cached clients, and a fresh alert engine for the
+    app (no webhook URL read yet, the whole graph budget)."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
     aws.reset()
-    forwarder.forget_cached_url()
-    graphs.BUDGET.reset()
+    monkeypatch.setattr(stats_app, "alert_engine", factory.Factory())
     yield
     aws.reset()
-    forwarder.forget_cached_url()
 
 
 @pytest.fixture

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 import requests
 
-from chalicelib import alert_store, aws, discord, forwarder, graphs
+from chalicelib import aws, forwarder, graphs
+from chalicelib.state_store import StateStore
+from chalicelib.webhook import Webhook
 from devkit.discord_fake import DiscordFake, Message, Reply
 from devkit.lambda_events import alarm_event, sns_event
 from local_stack.alarm import seed_datapoints, site_too_slow
@@ -228,15 +230,13 @@ def test_no_graph_is_asked_for_when_the_discord_deadline_leaves_no_room(
 ) -> None:
     opened = datetime.now(UTC)
     slow_site("ALARM", opened)
-    store = alert_store.AlertStore(aws.client("dynamodb-alerts"), alert_table)
+    store = StateStore(aws.client("dynamodb-alerts"), alert_table)
 
     def cloudwatch(region: str) -> Any:
         return aws.client("cloudwatch", region=region)
 
     # Room for one Discord attempt, but not for a graph before it.
-    short = discord.Webhook(
-        webhook.url, deadline_seconds=forwarder.GRAPH_SECONDS + forwarder.DISCORD_ATTEMPT_SECONDS - 1
-    )
+    short = Webhook(webhook.url, deadline_seconds=forwarder.GRAPH_SECONDS + forwarder.DISCORD_ATTEMPT_SECONDS - 1)
     records = alarm_event(site_too_slow("ALARM", opened))["Records"]
     forwarder.forward(records, short, store, cloudwatch=cloudwatch)
 
@@ -247,7 +247,7 @@ def test_no_graph_is_asked_for_when_the_discord_deadline_leaves_no_room(
     # With the usual 40 s, the same alarm under another name gets its graph.
     other = site_too_slow("ALARM", opened)
     other |= {"AlarmName": "SiteTooSlowToo", "AlarmArn": other["AlarmArn"] + "Too"}
-    forwarder.forward(alarm_event(other)["Records"], discord.Webhook(webhook.url), store, cloudwatch=cloudwatch)
+    forwarder.forward(alarm_event(other)["Records"], Webhook(webhook.url), store, cloudwatch=cloudwatch)
     assert proxy.count("GetMetricWidgetImage") == 1
     assert list(webhook.channel()[-1].files) == ["SiteTooSlowToo.png"]
 
@@ -322,8 +322,9 @@ def test_a_crash_after_the_recovery_edit_owes_no_image_and_the_retry_draws_a_new
     webhook: DiscordFake, alert_table: str, slow_site: Any, boto: Any
 ) -> None:
     clock = [time.time()]
-    store = alert_store.AlertStore(aws.client("dynamodb-alerts"), alert_table, clock=lambda: clock[0])
-    hook = discord.Webhook(webhook.url)
+    store = StateStore(aws.client("dynamodb-alerts"), alert_table, clock=lambda: clock[0])
+    session = requests.Session()
+    hook = Webhook(webhook.url, session=session)
 
     def cloudwatch(region: str) -> Any:
         return aws.client("cloudwatch", region=region)
@@ -339,7 +340,6 @@ def test_a_crash_after_the_recovery_edit_owes_no_image_and_the_retry_draws_a_new
         if response.request.method == "PATCH":
             raise Crash
 
-    session = discord._shared_session()
     session.hooks["response"].append(die_after_the_edit)
     try:
         with pytest.raises(Crash):

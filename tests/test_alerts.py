@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib import alerts, aws, discord, forwarder
+import app as stats_app
+from chalicelib import alerts, aws, discord, factory
+from chalicelib.webhook import DeliveryError, Webhook
 from devkit.discord_fake import DiscordFake, Reply
 from devkit.net import free_port
 
@@ -196,13 +198,12 @@ class Clock:
 def app_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """The sleep and clock of the Webhook app.py builds: the app's retries take no real time."""
     clock = Clock()
-    monkeypatch.setattr(discord, "default_sleep", clock.sleep)
-    monkeypatch.setattr(discord, "default_clock", clock)
+    monkeypatch.setattr(stats_app, "alert_engine", factory.Factory(sleep=clock.sleep, monotonic=clock))
     return clock
 
 
-def poster(url: str, clock: Clock, **options: Any) -> discord.Webhook:
-    return discord.Webhook(url, sleep=clock.sleep, clock=clock, timeout=(1.0, 1.0), **options)
+def poster(url: str, clock: Clock, **options: Any) -> Webhook:
+    return Webhook(url, sleep=clock.sleep, clock=clock, timeout=(1.0, 1.0), **options)
 
 
 MESSAGE = {"content": "real", "allowed_mentions": {"parse": []}}
@@ -250,7 +251,7 @@ def test_a_429_asking_for_too_long_raises_at_once() -> None:
     clock = Clock()
     with DiscordFake() as receiver:
         receiver.script = [Reply(429, {"retry_after": 600})]
-        with pytest.raises(discord.DeliveryError, match="rate limit"):
+        with pytest.raises(DeliveryError, match="rate limit"):
             poster(receiver.url, clock).post(MESSAGE)
     assert len(receiver.posts) == 1
 
@@ -276,7 +277,7 @@ def test_a_400_for_the_fallback_too_raises() -> None:
     clock = Clock()
     with DiscordFake() as receiver:
         receiver.script = [Reply(400, {"message": "bad"}), Reply(400, {"message": "still bad"})]
-        with pytest.raises(discord.DeliveryError, match="HTTP 400"):
+        with pytest.raises(DeliveryError, match="HTTP 400"):
             poster(receiver.url, clock).post(MESSAGE, FALLBACK)
     assert len(receiver.posts) == 2
 
@@ -285,7 +286,7 @@ def test_a_deleted_webhook_is_not_retried() -> None:
     clock = Clock()
     with DiscordFake() as receiver:
         receiver.script = [Reply(404, {"message": "Unknown Webhook", "code": 10015})]
-        with pytest.raises(discord.DeliveryError, match="HTTP 404"):
+        with pytest.raises(DeliveryError, match="HTTP 404"):
             poster(receiver.url, clock).post(MESSAGE, FALLBACK)
     assert len(receiver.posts) == 1
     assert clock.sleeps == []
@@ -295,7 +296,7 @@ def test_persistent_5xx_gives_up_and_raises() -> None:
     clock = Clock()
     with DiscordFake() as receiver:
         receiver.script = [Reply(503)] * 10
-        with pytest.raises(discord.DeliveryError, match="not delivered after 4 attempts"):
+        with pytest.raises(DeliveryError, match="not delivered after 4 attempts"):
             poster(receiver.url, clock, max_attempts=4, deadline_seconds=1000).post(MESSAGE)
     assert len(receiver.posts) == 4
 
@@ -304,7 +305,7 @@ def test_the_deadline_bounds_the_retries() -> None:
     clock = Clock()
     with DiscordFake() as receiver:
         receiver.script = [Reply(500)] * 10
-        with pytest.raises(discord.DeliveryError):
+        with pytest.raises(DeliveryError):
             poster(receiver.url, clock, deadline_seconds=5).post(MESSAGE)
     assert sum(clock.sleeps) <= 5
 
@@ -312,7 +313,7 @@ def test_the_deadline_bounds_the_retries() -> None:
 def test_an_unreachable_webhook_raises_without_leaking_its_url() -> None:
     clock = Clock()
     url = f"http://127.0.0.1:{free_port()}/api/webhooks/1/very-secret-token"
-    with pytest.raises(discord.DeliveryError) as caught:
+    with pytest.raises(DeliveryError) as caught:
         poster(url, clock, max_attempts=3).post(MESSAGE)
     assert "ConnectionError" in str(caught.value)
     assert "very-secret-token" not in str(caught.value)
@@ -340,7 +341,7 @@ def test_plain_text_from_the_topic_reaches_discord(client: Any, webhook: Discord
 
 def test_an_alert_discord_refuses_raises_so_lambda_retries_it(client: Any, webhook: DiscordFake) -> None:
     webhook.script = [Reply(404, {"message": "Unknown Webhook"})]
-    with pytest.raises(discord.DeliveryError):
+    with pytest.raises(DeliveryError):
         client.lambda_.invoke("forward_alert", sns_event(client, "hello"))
 
 
@@ -365,7 +366,6 @@ def test_webhook_url_wins_over_the_parameter_and_needs_no_ssm(
         # With SSM out of reach the alert still goes: WEBHOOK_URL never needed it.
         monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", f"http://127.0.0.1:{free_port()}")
         aws.reset()
-        forwarder.forget_cached_url()
         client.lambda_.invoke("forward_alert", sns_event(client, "second"))
 
     assert [post.json["embeds"][0]["description"] for post in webhook.posts] == ["first", "second"]

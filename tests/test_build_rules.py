@@ -274,6 +274,14 @@ def test_rule_3(case: str, history: History, failing: Status, not_running: Statu
     assert verdict(UNGATED, history, facts(), Rule.NOT_RUNNING)[0] == not_running, case
 
 
+def test_rule_3_one_failed_night_alone_in_the_window_is_not_a_problem() -> None:
+    # The runner skipped two nights, then one failed: one failed night, whatever the gap before it.
+    history = History((night(0, ""), night(3, "OK")))
+
+    assert verdict(UNGATED, history, facts(), Rule.FAILING)[0] == Status.CLEAR
+    assert verdict(UNGATED, History((night(0, ""), night(1, ""))), facts(), Rule.FAILING)[0] == Status.PROBLEM
+
+
 def test_rule_3_thresholds_are_settings() -> None:
     history = nights("", "", "", "", "OK")
     assert verdict(UNGATED, history, facts(), Rule.FAILING, thresholds=Thresholds(failing_days=5))[0] == Status.CLEAR

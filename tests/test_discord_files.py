@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from chalicelib import alerts, discord
+from chalicelib.webhook import Webhook, encode, send
 from devkit.discord_fake import DiscordFake, Reply
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8  # every byte value, CR and LF included
@@ -20,8 +21,8 @@ GRAPH = discord.File("SiteTooSlow.png", PNG)
 ALERT = alerts.Alert(title="CloudWatch Alert - SiteTooSlow!", description="d", colour=alerts.RED, url="https://x.test")
 
 
-def poster(url: str) -> discord.Webhook:
-    return discord.Webhook(url, sleep=lambda seconds: None, timeout=(1.0, 2.0))
+def poster(url: str) -> Webhook:
+    return Webhook(url, sleep=lambda seconds: None, timeout=(1.0, 2.0))
 
 
 def message_with_graph(file: discord.File = GRAPH) -> dict[str, Any]:
@@ -45,7 +46,7 @@ def test_a_message_with_an_image_is_multipart_as_discord_parses_it() -> None:
 
 
 def test_the_body_is_what_discord_documents() -> None:
-    body, content_type = discord.encode(message_with_graph(), [GRAPH])
+    body, content_type = encode(message_with_graph(), [GRAPH])
 
     parsed = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
         f"Content-Type: {content_type}\r\n\r\n".encode() + body
@@ -60,7 +61,7 @@ def test_the_body_is_what_discord_documents() -> None:
 
 
 def test_no_image_means_no_multipart() -> None:
-    body, content_type = discord.encode(discord.payload(ALERT))
+    body, content_type = encode(discord.payload(ALERT))
     assert content_type == "application/json"
     assert json.loads(body) == discord.payload(ALERT)
     with DiscordFake() as receiver:
@@ -74,11 +75,11 @@ def test_files_must_be_listed_in_attachments() -> None:
     listed = message_with_graph()
     other = discord.File("other.png", PNG)
     with pytest.raises(ValueError, match=r"files\[0\] \(other.png\) is not listed"):
-        discord.encode(listed, [other])
+        encode(listed, [other])
     with pytest.raises(ValueError, match="unsafe attachment name"):
-        discord.encode(discord.payload(ALERT), [discord.File('a".png', PNG)])
+        encode(discord.payload(ALERT), [discord.File('a".png', PNG)])
     # Without an attachments list, encode writes the one the files need.
-    body, _ = discord.encode(discord.payload(ALERT), [GRAPH, other])
+    body, _ = encode(discord.payload(ALERT), [GRAPH, other])
     assert b'"attachments": [{"id": 0, "filename": "SiteTooSlow.png"}, {"id": 1, "filename": "other.png"}]' in body
 
 
@@ -116,7 +117,7 @@ def test_a_retried_post_sends_its_files_again() -> None:
 def edit(url: str, message_id: str, message: dict[str, Any], files: list[discord.File]) -> requests.Response:
     target = url.split("?", maxsplit=1)[0] + f"/messages/{message_id}"
     with requests.Session() as session:
-        return discord.send(session, "PATCH", target, message, files, (1.0, 2.0))
+        return send(session, "PATCH", target, message, files, (1.0, 2.0))
 
 
 def test_an_edit_replaces_the_graph_by_listing_only_the_new_upload() -> None:

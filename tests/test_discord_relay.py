@@ -1,7 +1,7 @@
 """The Discord fake in front of a real webhook (`make local` with WEBHOOK_URL): posts also reach it, as before.
 
 A second ``DiscordFake`` stands in for the real webhook; the forwarder's own poster
-(``discord.Webhook``) talks to the relay, so what it sees is what it would see from Discord.
+(``Webhook``) talks to the relay, so what it sees is what it would see from Discord.
 """
 
 import json
@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from chalicelib import discord
+from chalicelib.webhook import DeliveryError, Webhook
 from devkit.discord_fake import DiscordFake, Reply
 from devkit.discord_relay import RelayingDiscordFake
 from devkit.net import free_port
@@ -19,8 +20,8 @@ MESSAGE = {"username": "AWS", "content": "hello", "allowed_mentions": discord.NO
 FALLBACK = {"username": "AWS", "content": "plain", "allowed_mentions": discord.NO_MENTIONS}
 
 
-def poster(url: str) -> discord.Webhook:
-    return discord.Webhook(url, sleep=lambda seconds: None)
+def poster(url: str) -> Webhook:
+    return Webhook(url, sleep=lambda seconds: None)
 
 
 def contents(fake: DiscordFake) -> list[Any]:
@@ -96,8 +97,8 @@ def test_an_unreachable_webhook_is_a_502_the_sender_retries() -> None:
         assert answer.status_code == 502
         assert "very-secret-token" not in answer.text
         assert contents(relay) == []
-        with pytest.raises(discord.DeliveryError, match="HTTP 502"):
-            discord.Webhook(relay.url, sleep=lambda seconds: None, max_attempts=2).post(MESSAGE)
+        with pytest.raises(DeliveryError, match="HTTP 502"):
+            Webhook(relay.url, sleep=lambda seconds: None, max_attempts=2).post(MESSAGE)
 
 
 def test_a_message_it_never_relayed_is_unknown_without_asking_the_real_webhook() -> None:

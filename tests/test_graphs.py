@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from chalicelib import alerts, aws, discord, graphs
+from chalicelib.webhook import Webhook
 from devkit import names
 from devkit.discord_fake import DiscordFake
 from devkit.widget_image import problems
@@ -403,7 +404,7 @@ def test_an_alarm_storm_stops_asking_for_graphs(proxy: faultproxy.FaultProxy, mo
 
 
 def test_a_composite_alarm_asks_nothing(proxy: faultproxy.FaultProxy) -> None:
-    assert graphs.render(cloudwatch, alarm_of("composite-null-description.json")) is None
+    assert graphs.render(cloudwatch, alarm_of("composite-null-description.json"), budget=graphs.RenderBudget()) is None
     assert proxy.count("GetMetricWidgetImage") == 0
 
 
@@ -415,7 +416,7 @@ def post_alarm(url: str, alarm: dict[str, Any], budget: graphs.RenderBudget) -> 
     if image:
         file = discord.File(graphs.filename(alarm), image)
         message, files = discord.with_image(message, file), [file]
-    discord.Webhook(url, sleep=lambda s: None).post(message, discord.fallback_payload(alert), files=files)
+    Webhook(url, sleep=lambda s: None).post(message, discord.fallback_payload(alert), files=files)
     return bool(files)
 
 

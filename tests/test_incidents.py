@@ -19,7 +19,9 @@ import pytest
 import requests
 
 import app as stats_app
-from chalicelib import alert_store, aws, discord, forwarder
+from chalicelib import aws, discord, forwarder
+from chalicelib.state_store import Busy, StateStore
+from chalicelib.webhook import DeliveryError, MessageGone, Webhook
 from devkit import names
 from devkit.discord_fake import CHANNEL_ID, GUILD_ID, DiscordFake, Message, Reply
 from devkit.lambda_events import LambdaContext, alarm_event, sns_event
@@ -101,6 +103,27 @@ def test_an_alarm_and_its_recovery_are_one_edited_message_and_one_quiet_follow_u
     assert follow_up.quiet
     assert "`SiteTooSlow` is OK again after 12 min in ALARM" in follow_up.payload["content"]
     assert JUMP.search(follow_up.payload["content"])[1] == incident.id
+
+
+@pytest.mark.parametrize(("role", "pinged"), [("123456789012345678", True), ("@maintainers", False), ("", False)])
+def test_notifying_posts_mention_the_configured_role_and_quiet_ones_and_edits_nobody(
+    client: Any, webhook: DiscordFake, alert_table: str, monkeypatch: pytest.MonkeyPatch, role: str, pinged: bool
+) -> None:
+    monkeypatch.setenv("ALERT_MENTION_ROLE", role)
+    send(client, alarm("ALARM", "OK", 0))
+    send(client, alarm("OK", "ALARM", 12))
+
+    _, follow_up = webhook.channel()
+    opening = webhook.posts[0].json
+    if pinged:
+        assert opening["content"].startswith(f"<@&{role}>")
+        assert opening["allowed_mentions"] == {"roles": [role]}
+    else:  # unset, or not a role id: nobody, as before
+        assert "<@&" not in opening.get("content", "") and opening["allowed_mentions"] == {"parse": []}
+    (edit,) = webhook.edits
+    assert edit.json["allowed_mentions"] == {"parse": []} and "<@&" not in edit.json["content"]
+    assert follow_up.quiet and follow_up.payload["allowed_mentions"] == {"parse": []}
+    assert "<@&" not in follow_up.payload["content"]
 
 
 def test_a_flap_within_the_window_reopens_the_incident_and_a_later_alarm_opens_a_new_one(
@@ -324,10 +347,10 @@ def crash_after() -> Iterator[dict[str, Any]]:
             after(f"discord {response.request.method}")
 
     aws.client("dynamodb-alerts").meta.events.register("after-call.dynamodb", on_dynamodb)
-    session = discord._shared_session()
+    session = requests.Session()  # the Webhook the test builds sends with it
     session.hooks["response"].append(on_discord)
+    plan["session"] = session
     yield plan
-    session.hooks["response"].remove(on_discord)
 
 
 def test_a_crash_at_any_point_never_loses_the_work_or_posts_twice(
@@ -341,11 +364,11 @@ def test_a_crash_at_any_point_never_loses_the_work_or_posts_twice(
     saving a post and our saving its id: a crash there posts that message once more, and only then.
     """
     clock = Clock()
-    hook = discord.Webhook(webhook.url)
+    hook = Webhook(webhook.url, session=crash_after["session"])
     crashed_after: list[str] = []
     for point in itertools.count(1):
         name = f"Flapping-{point}"
-        store = alert_store.AlertStore(aws.client("dynamodb-alerts"), alert_table, clock=clock)
+        store = StateStore(aws.client("dynamodb-alerts"), alert_table, clock=clock)
         for message in [alarm("ALARM", "OK", 0, name), alarm("OK", "ALARM", 5, name), alarm("ALARM", "OK", 10, name)]:
             forwarder.forward(alarm_event(message)["Records"], hook, store)
         crashed = alarm_event(alarm("OK", "ALARM", 12, name))
@@ -375,8 +398,8 @@ def test_a_crash_of_a_plain_message_after_its_post_never_posts_it_again(
     webhook: DiscordFake, alert_table: str, crash_after: dict[str, Any], boto: Any
 ) -> None:
     clock = Clock()
-    store = alert_store.AlertStore(aws.client("dynamodb-alerts"), alert_table, clock=clock)
-    hook = discord.Webhook(webhook.url)
+    store = StateStore(aws.client("dynamodb-alerts"), alert_table, clock=clock)
+    hook = Webhook(webhook.url, session=crash_after["session"])
     event = sns_event({"MessageId": "plain", "Message": "disk full on the builder"})
     crash_after["at"] = 3  # the claim, the post, the record of the post: then the instance dies
 
@@ -396,7 +419,7 @@ def test_a_store_that_is_busy_for_longer_than_we_wait_defers_to_lambdas_retry(
     webhook: DiscordFake, alert_table: str, boto: Any
 ) -> None:
     clock = Clock()
-    store = alert_store.AlertStore(aws.client("dynamodb-alerts"), alert_table, clock=clock, sleep=_advance(clock))
+    store = StateStore(aws.client("dynamodb-alerts"), alert_table, clock=clock, sleep=_advance(clock))
     opening = alarm("ALARM", "OK", 0)
     arn = opening["AlarmArn"]
     boto("dynamodb").put_item(
@@ -405,13 +428,13 @@ def test_a_store_that_is_busy_for_longer_than_we_wait_defers_to_lambdas_retry(
     )
     event = alarm_event(opening, message_id="busy")
 
-    with pytest.raises(alert_store.Busy):
-        forwarder.forward(event["Records"], discord.Webhook(webhook.url), store)
+    with pytest.raises(Busy):
+        forwarder.forward(event["Records"], Webhook(webhook.url), store)
     assert webhook.channel() == []
     assert item(boto, "delivery#busy") == {}, "a failed delivery gives its claim back"
 
     clock.now += 60
-    forwarder.forward(event["Records"], discord.Webhook(webhook.url), store)
+    forwarder.forward(event["Records"], Webhook(webhook.url), store)
     (incident,) = webhook.channel()
     assert not incident.quiet
 
@@ -512,7 +535,7 @@ def test_a_deleted_webhook_raises_and_the_retry_finishes_the_work(
     webhook.script[:] = [Reply(404, {"message": "Unknown Webhook", "code": 10015}, method="PATCH")]
     recovery = alarm_event(alarm("OK", "ALARM", 5), message_id="recovery")
 
-    with pytest.raises(discord.DeliveryError, match="HTTP 404"):
+    with pytest.raises(DeliveryError, match="HTTP 404"):
         client.lambda_.invoke("forward_alert", recovery)
     (incident,) = webhook.channel()
     assert title(incident) == "SiteTooSlow: ALARM"
@@ -533,7 +556,7 @@ def test_an_edit_rate_limit_is_waited_out_within_the_deadline_or_left_to_lambdas
 
     webhook.script[:] = [Reply.edit_rate_limited(120)]  # longer than the 40 s deadline
     recovery = alarm_event(alarm("OK", "INSUFFICIENT_DATA", 5), message_id="recovery")
-    with pytest.raises(discord.DeliveryError, match="30046"):
+    with pytest.raises(DeliveryError, match="30046"):
         client.lambda_.invoke("forward_alert", recovery)
     client.lambda_.invoke("forward_alert", recovery)
 
@@ -559,21 +582,30 @@ def test_the_state_table_keeps_an_open_incident_and_expires_a_closed_one(
 # ---- the Discord client and the fake ------------------------------------------------------------
 
 
-def test_the_client_edits_deletes_and_links_messages_as_discord_expects() -> None:
+def test_the_client_edits_deletes_and_links_messages_as_discord_expects(caplog: Any) -> None:
+    caplog.set_level("INFO", logger="chalicelib.webhook")
     with DiscordFake() as fake:
-        hook = discord.Webhook(fake.url + "?thread_id=7")
+        hook = Webhook(fake.url + "?thread_id=7")
         message = {"content": "", "embeds": [{"title": "first"}], "allowed_mentions": {"parse": []}}
         posted = hook.post(message)
         hook.edit(posted["id"], {**message, "embeds": [{"title": "second"}]})
         assert hook.jump_url(posted["id"]) == f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{posted['id']}"
         hook.delete(posted["id"])
-        with pytest.raises(discord.MessageGone):
+        with pytest.raises(MessageGone):
             hook.edit(posted["id"], message)
 
     patch = fake.edits[0]
     assert patch.path.endswith(f"/messages/{posted['id']}") and patch.query == {"thread_id": "7"}
     assert patch.json == {"content": "", "embeds": [{"title": "second"}], "allowed_mentions": {"parse": []}}
     assert fake.messages[posted["id"]].deleted
+    # Every request logs what it did in words, the look-up of the webhook (GET) too.
+    done = [r.getMessage().split(" (HTTP")[0] for r in caplog.records if "(HTTP 2" in r.getMessage()]
+    assert done == [
+        "alert delivered to Discord",
+        "Discord message edited",
+        "Discord webhook looked up",
+        "Discord message deleted",
+    ]
 
 
 @pytest.mark.parametrize(("retry_after", "delivered"), [(20.0, True), (39.5, False)])
@@ -590,13 +622,13 @@ def test_an_edit_rate_limit_is_honoured_however_long_if_it_fits_the_deadline(
     message = {"content": "x", "allowed_mentions": {"parse": []}}
     with DiscordFake() as fake:
         # Longer than a post would wait (15 s), within the 40 s deadline: an edit waits it out.
-        hook = discord.Webhook(fake.url, sleep=sleep, clock=clock, timeout=(1.0, 1.0))
+        hook = Webhook(fake.url, sleep=sleep, clock=clock, timeout=(1.0, 1.0))
         posted = hook.post(message)
         fake.script[:] = [Reply.edit_rate_limited(retry_after)]
         if delivered:
             hook.edit(posted["id"], {**message, "content": "y"})
         else:
-            with pytest.raises(discord.DeliveryError, match="30046"):
+            with pytest.raises(DeliveryError, match="30046"):
                 hook.edit(posted["id"], {**message, "content": "y"})
 
     assert slept == ([retry_after] if delivered else [])

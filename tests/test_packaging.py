@@ -29,7 +29,7 @@ def test_every_function_runs_on_python_3_13(resources: dict[str, Any]) -> None:
     # chalice targets the Python that runs it: this fails if .venv was made with another one.
     functions = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
     assert {name: f["Runtime"] for name, f in functions.items()} == dict.fromkeys(
-        ("APIHandler", "ArchiveStats", "ForwardAlert"), "python3.13"
+        ("APIHandler", "ArchiveStats", "ForwardAlert", "WatchBuilds"), "python3.13"
     )
 
 
@@ -64,6 +64,21 @@ def test_the_forwarder_subscribes_to_the_alert_topic(resources: dict[str, Any]) 
     }
 
 
+def test_the_build_watch_runs_daily_at_six_with_its_own_settings(resources: dict[str, Any]) -> None:
+    function = resources["WatchBuilds"]["Properties"]
+    (source,) = function["Events"].values()
+    assert source["Type"] == "Schedule"
+    assert source["Properties"]["Schedule"] == "cron(0 6 * * ? *)"
+    assert (function["Timeout"], function["MemorySize"]) == (120, 256)
+    assert function["Environment"]["Variables"] == {
+        "AWS_EMF_ENVIRONMENT": "Lambda",
+        "COMPILER_BUILD_TABLE": "compiler-builds",
+        "ALERT_STATE_TABLE": "compiler-explorer-alerts",
+        "WEBHOOK_URL_PARAMETER": "/admin/discord_webhook_url",
+        "GITHUB_TOKEN_PARAMETER": "/admin/github_build_watch_token",
+    }
+
+
 def test_the_api_reads_productions_table_and_queue(resources: dict[str, Any]) -> None:
     # Its routes, CORS and role are test_reliability_security's; the zip's contents are the bench smoke test's.
     variables = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
@@ -76,7 +91,7 @@ def test_the_api_reads_productions_table_and_queue(resources: dict[str, Any]) ->
 # Production's resource names: in dev's stack each may appear only as the start of a -dev name.
 PRODUCTION_NAME = re.compile(
     r"CompilerExplorerStats|CompilerExplorerAlert|compiler-builds|compiler-explorer-logs|compiler-explorer-alerts"
-    r"|discord_webhook_url"
+    r"|discord_webhook_url|github_build_watch_token"
 )
 
 

@@ -19,7 +19,8 @@ import pytest
 import yaml
 from chalice.test import Client
 
-from chalicelib import aws, discord
+from chalicelib import aws
+from chalicelib.webhook import DeliveryError, Webhook
 from deploy import template
 from devkit import archive, names
 from devkit.discord_fake import TOKEN, DiscordFake, Reply
@@ -386,7 +387,7 @@ def test_each_alert_is_delivered_once_or_kept_in_the_failure_queue(
         (failure,) = failures
         assert failure["requestContext"]["condition"] == "RetriesExhausted"
         assert failure["requestPayload"]["Records"][0]["Sns"]["Message"] == f"alert for {name} @everyone"
-        assert all(isinstance(error, discord.DeliveryError) for error in outcome.errors)
+        assert all(isinstance(error, DeliveryError) for error in outcome.errors)
     # The webhook URL is a secret: it must not reach the logs or the failure record.
     assert TOKEN not in caplog.text
     assert TOKEN not in json.dumps(failures)
@@ -419,6 +420,6 @@ def test_a_hang_after_discord_saved_the_alert_posts_it_twice() -> None:
     # came after our timeout, so the poster sends it again.
     with DiscordFake() as receiver:
         receiver.script[:] = [Reply(delay=2.0), Reply()]
-        discord.Webhook(receiver.url, **QUICK_POSTER).post({"content": "alert", "allowed_mentions": {"parse": []}})
+        Webhook(receiver.url, **QUICK_POSTER).post({"content": "alert", "allowed_mentions": {"parse": []}})
         # The slow answer's message lands once its delay is over.
         eventually(lambda: len(receiver.channel()) == 2, 10, "both copies in the channel")

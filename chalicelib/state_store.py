@@ -1,20 +1,22 @@
-"""The forwarder's state in DynamoDB (``ALERT_STATE_TABLE``): conditional writes, written here.
+"""State in DynamoDB (``ALERT_STATE_TABLE``) for the engines that post to Discord: conditional writes.
 
-One table, partition key ``pk`` (S) only, two kinds of item:
+One table, partition key ``pk`` (S) only, two kinds of item, both for any engine (the alert
+forwarder, the build watch):
 
-- ``delivery#<SNS MessageId>``: one SNS message being or having been handled (``status``
-  in_progress or done), and the Discord message it posted when it is not an alarm. Kept a day
-  (TTL ``expires_at``): SNS and Lambda retry for hours, not days.
-- ``alarm#<AlarmArn>``: the alarm's ``incidents.AlarmState`` as JSON (last transition, latest
-  incident, Discord work owed). No TTL while an incident is open or work is owed; 7 days after that.
+- ``delivery#<idempotency key>``: one piece of input (an SNS MessageId, a scheduled event's id)
+  being or having been handled (``status`` in_progress or done), and the Discord message it
+  posted, if any. Kept a day (TTL ``expires_at``): SNS and Lambda retry for hours, not days.
+- any other key (``alarm#<AlarmArn>``, the build watch's own): a state machine's state as text
+  (``state``), held by one invocation at a time. No TTL while the caller says ``keep``;
+  ``ttl_seconds`` (7 days) after that.
 
 Both are claimed the way Powertools' idempotency utility claims a request: a conditional write
 takes a lock (``lock_owner``, ``lock_expires``) that expires when the claiming invocation must have
 ended, so a crashed one never blocks the retry; a failed one gives its claim back at once (a
-delivery that posted nothing is deleted, as Powertools deletes the record). The alarm lock
-serialises every invocation about one alarm: concurrent SNS deliveries of its transitions are
+delivery that posted nothing is deleted, as Powertools deletes the record). The state lock
+serialises every invocation about one key: concurrent deliveries of an alarm's transitions are
 applied one after the other, each on the state the previous one saved. Written by hand rather than
-with Powertools: it is a few calls, and the per-alarm lock and owed work are not what it offers.
+with Powertools: it is a few calls, and the per-key lock and owed work are not what it offers.
 """
 
 import logging
@@ -23,13 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.incidents import AlarmState
-
 logger = logging.getLogger(__name__)
 
 DELIVERY_TTL_SECONDS = 24 * 3600
-INCIDENT_TTL_SECONDS = 7 * 24 * 3600  # after the incident closed: later OKs still find it
-LOCK_WAIT_SECONDS = 5.0  # for another invocation's claim, and again for its alarm lock; then Lambda retries us
+STATE_TTL_SECONDS = 7 * 24 * 3600  # once nothing is open: later transitions still find it
+LOCK_WAIT_SECONDS = 5.0  # for another invocation's claim, and again for its state lock; then Lambda retries us
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
@@ -48,7 +48,10 @@ class Claim:
     posted: str | None = None  # the Discord message an earlier attempt posted for this delivery
 
 
-class AlertStore:
+class StateStore:
+    """One table's deliveries and states. Built for one invocation (``factory``): after a call fails,
+    it stops trying the calls that only give claims back, which would time out in the same way."""
+
     def __init__(
         self,
         client: Any,
@@ -57,19 +60,21 @@ class AlertStore:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         wait_seconds: float = LOCK_WAIT_SECONDS,
+        ttl_seconds: float = STATE_TTL_SECONDS,
     ) -> None:
         self._client = client
         self._table = table
         self._clock = clock
         self._sleep = sleep
         self._wait_seconds = wait_seconds
-        self._failed = False  # once a call has failed, giving claims back would only time out again
+        self._ttl_seconds = ttl_seconds
+        self._failed = False
 
     # ---- deliveries --------------------------------------------------------------------------
 
-    def claim_delivery(self, sns_message_id: str, owner: str, lock_seconds: float) -> Claim | None:
-        """The claim on this SNS message, or None if it was delivered already (a redelivery)."""
-        key = f"delivery#{sns_message_id}"
+    def claim_delivery(self, idempotency_key: str, owner: str, lock_seconds: float) -> Claim | None:
+        """The claim on this input (an SNS MessageId, an event id), or None if it was handled already."""
+        key = f"delivery#{idempotency_key}"
         self._failed = False
 
         def attempt() -> Claim | bool | None:
@@ -120,7 +125,7 @@ class AlertStore:
                 return False  # someone else took it over first
             return Claim(key, owner, answer.get("Attributes", {}).get("posted", {}).get("S"))
 
-        return self._waiting(attempt, f"SNS message {sns_message_id}")
+        return self._waiting(attempt, key)
 
     def record_post(self, claim: Claim, discord_message_id: str) -> None:
         """Remember what this delivery posted, before anything else can fail: a retry edits it instead."""
@@ -163,13 +168,12 @@ class AlertStore:
         except (_Held, StoreUnavailable) as error:
             logger.warning("%s: claim not given back (%s); it expires with this invocation", claim.key, error)
 
-    # ---- alarms ------------------------------------------------------------------------------
+    # ---- state: one item per key, held by one invocation at a time ------------------------------
 
-    def lock_alarm(self, arn: str, owner: str, lock_seconds: float) -> AlarmState:
-        """Hold the alarm (waiting a while for whoever holds it) and return its state."""
-        key = f"alarm#{arn}"
+    def lock(self, key: str, owner: str, lock_seconds: float) -> str | None:
+        """Hold ``key`` (waiting a while for whoever holds it); the text last saved under it, or None."""
 
-        def attempt() -> AlarmState | bool:
+        def attempt() -> tuple[str | None] | bool:
             now = self._clock()
             try:
                 answer = self._call(
@@ -186,45 +190,42 @@ class AlertStore:
                 )
             except _Held:
                 return False
-            stored = answer.get("Attributes", {}).get("state", {}).get("S")
-            try:
-                return AlarmState.from_json(stored)
-            except (ValueError, KeyError, TypeError, AttributeError):
-                # Unreadable (a bug, a hand edit): start afresh rather than fail this alarm for ever.
-                logger.exception("alarm %s: stored state unreadable; starting from none", arn)
-                return AlarmState()
+            return (answer.get("Attributes", {}).get("state", {}).get("S"),)
 
-        state = self._waiting(attempt, f"alarm {arn}")
-        assert state is not None  # noqa: S101 (an alarm lock never answers "done")
-        return state
+        held: tuple[str | None] = self._waiting(attempt, key)
+        return held[0]
 
-    def save_alarm(self, arn: str, owner: str, state: AlarmState, *, release: bool) -> None:
-        """Store ``state``, still holding the alarm unless ``release``; Busy if we no longer hold it."""
+    def save(self, key: str, owner: str, text: str, *, release: bool, keep: bool) -> None:
+        """Store ``text`` under ``key``, still holding it unless ``release``; Busy if we no longer hold it.
+
+        ``keep``: no expiry (an open incident, owed work); otherwise the item expires after ``ttl_seconds``.
+        """
         sets, removes = ["#state = :state"], ["lock_owner", "lock_expires"] if release else []
-        values: dict[str, Any] = {":state": {"S": state.to_json()}, ":me": {"S": owner}}
-        if state.open or state.owed:
-            removes.append("expires_at")  # kept while the incident lasts, however long
+        values: dict[str, Any] = {":state": {"S": text}, ":me": {"S": owner}}
+        if keep:
+            removes.append("expires_at")  # kept while it matters, however long
         else:
             sets.append("expires_at = :ttl")
-            values[":ttl"] = _number(int(self._clock() + INCIDENT_TTL_SECONDS))
+            values[":ttl"] = _number(int(self._clock() + self._ttl_seconds))
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         try:
             self._call(
                 "update_item",
-                Key=_key(f"alarm#{arn}"),
+                Key=_key(key),
                 UpdateExpression=expression,
                 ConditionExpression="lock_owner = :me",
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues=values,
             )
         except _Held:
-            raise Busy(f"alarm {arn}: our lock ran out and another invocation holds it") from None
+            raise Busy(f"{key}: our lock ran out and another invocation holds it") from None
 
-    def unlock_alarm(self, arn: str, owner: str) -> None:
+    def unlock(self, key: str, owner: str) -> None:
+        """Give ``key`` back without saving; never raises (the lock expires with the invocation anyway)."""
         try:
-            self._release(f"alarm#{arn}", owner)
+            self._release(key, owner)
         except (_Held, StoreUnavailable) as error:
-            logger.warning("alarm %s: lock not released (%s); it expires with this invocation", arn, error)
+            logger.warning("%s: lock not released (%s); it expires with this invocation", key, error)
 
     # ---- plumbing ----------------------------------------------------------------------------
 
