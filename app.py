@@ -3,8 +3,7 @@
 import logging
 from datetime import UTC, datetime
 
-from chalice import Chalice, CORSConfig, Cron, Response
-from chalice.app import CloudWatchEvent, SNSEvent, SQSEvent
+from chalice.app import Chalice, CloudWatchEvent, CORSConfig, Cron, Response, SNSEvent, SQSEvent
 
 from chalicelib import archive, aws, builds, factory, metrics, pageload, responses, settings, warmup
 
@@ -28,7 +27,7 @@ def utc_now() -> datetime:
 
 @app.route("/pageload", methods=["POST"], cors=CORS, content_types=PAGELOAD_CONTENT_TYPES)
 def record_pageload() -> Response:
-    params = app.current_request.query_params
+    params = app.current_request.query_params if app.current_request else None
     try:
         # getlist raises KeyError for a missing name: `?utm=x` without icons is a page load with no sponsors.
         sponsors = pageload.parse_icons(params.getlist("icons") if params and "icons" in params else [])
@@ -57,7 +56,9 @@ def compiler_build_status(compiler: str) -> Response:
 @app.on_sqs_message(queue=settings.stats_queue_name(), batch_size=100, maximum_batching_window_in_seconds=300)
 def archive_stats(event: SQSEvent) -> None:
     bodies = [record.body for record in event]
-    archive.archive_batch(aws.client("s3"), settings.archive_bucket(), event.context.function_name, bodies, utc_now)
+    archive.archive_batch(
+        aws.client("s3"), settings.archive_bucket(), getattr(event.context, "function_name", ""), bodies, utc_now
+    )
 
 
 @app.on_sns_message(topic=settings.alert_topic_name())

@@ -14,9 +14,11 @@ import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
+from chalicelib import values
+from chalicelib.incidents import STATES, Transition
 from chalicelib.text import cut
 
 DEFAULT_REGION = "us-east-1"
@@ -47,39 +49,99 @@ class Alert:
     code_language: str = "json"
 
 
-def parse_message(message: str, subject: str | None = None) -> Alert:
-    """The alert an SNS notification's ``Message`` (and optional ``Subject``) describes."""
+@dataclass(frozen=True)
+class AlarmMessage:
+    """A CloudWatch alarm's state change, as the dict CloudWatch publishes to SNS (EventBridge's
+    "CloudWatch Alarm State Change" event is turned into the same dict)."""
+
+    alarm: dict[str, Any]
+    # The state change to order and apply, or None when the message lacks an ARN, a state or a
+    # time: then it is posted once, as it is, rather than mis-ordered.
+    transition: Transition | None
+
+
+@dataclass(frozen=True)
+class EventBridgeEvent:
+    event: dict[str, Any]
+    text: str
+
+
+@dataclass(frozen=True)
+class ElbEvent:
+    event: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OtherJson:
+    document: Any
+    text: str
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+Notification = AlarmMessage | EventBridgeEvent | ElbEvent | OtherJson | Text
+
+
+def recognise(message: str, published: str | None = None) -> Notification:
+    """What an SNS ``Message`` is, read once; ``published`` (SNS's Timestamp) orders an alarm
+    message that carries no StateChangeTime."""
     try:
         document = json.loads(message)
     except (ValueError, RecursionError):
-        return text_alert(message, subject)
+        return Text(message)
     alarm = _as_alarm(document)
     if alarm is not None:
-        return _alarm_alert(alarm)
+        # The state keeps the message an incident is drawn from: for an event, the dict it became.
+        text = message if alarm is document else json.dumps(alarm, ensure_ascii=False)
+        return AlarmMessage(alarm, _transition(alarm, text, published))
     if isinstance(document, dict) and "ElbInstanceType" in document:
-        return _elb_alert(document)
+        return ElbEvent(document)
     if is_event(document):
-        return _event_alert(document, message)
-    return _json_alert(document, message, subject)
+        return EventBridgeEvent(document, message)
+    return OtherJson(document, message)
+
+
+def alert_of(notification: Notification, subject: str | None = None) -> Alert:
+    """The alert a recognised notification describes."""
+    match notification:
+        case AlarmMessage(alarm=alarm):
+            return _alarm_alert(alarm)
+        case ElbEvent(event=event):
+            return _elb_alert(event)
+        case EventBridgeEvent(event=event, text=text):
+            return _event_alert(event, text)
+        case OtherJson(document=document, text=text):
+            return _json_alert(document, text, subject)
+        case Text(text=text):
+            return text_alert(text, subject)
+
+
+def parse_message(message: str, subject: str | None = None) -> Alert:
+    """The alert an SNS notification's ``Message`` (and optional ``Subject``) describes."""
+    return alert_of(recognise(message), subject)
 
 
 def alarm_from_message(message: str | Mapping[str, Any]) -> dict[str, Any] | None:
     """The classic CloudWatch alarm dict (``AlarmName``, ``NewStateValue``, ``Trigger``...) a message
     carries, whether CloudWatch published it to SNS or it is EventBridge's "CloudWatch Alarm State
-    Change" event; None for anything else. The forwarder's alarm path (graph, incident) takes it."""
+    Change" event; None for anything else."""
     if isinstance(message, Mapping):
-        document: Any = message
-    else:
-        try:
-            document = json.loads(message)
-        except (ValueError, RecursionError, TypeError):
-            return None
-    return _as_alarm(document)
+        return _as_alarm(dict(message))
+    found = recognise(message)
+    return found.alarm if isinstance(found, AlarmMessage) else None
 
 
 def is_event(document: Any) -> bool:
-    """Whether ``document`` is an EventBridge event envelope (``detail-type``, ``source``, ``detail``...)."""
-    return isinstance(document, dict) and isinstance(document.get("detail-type"), str) and "source" in document
+    """Whether ``document`` is an EventBridge event envelope: a ``detail-type`` with its ``detail``
+    (or its ``source``). Re-publishers and other tools' fixtures often leave ``source`` out."""
+    return (
+        isinstance(document, dict)
+        and isinstance(document.get("detail-type"), str)
+        and ("detail" in document or "source" in document)
+    )
 
 
 def _as_alarm(document: Any) -> dict[str, Any] | None:
@@ -87,9 +149,25 @@ def _as_alarm(document: Any) -> dict[str, Any] | None:
         return None
     if "AlarmName" in document and "NewStateValue" in document:
         return document
-    if is_event(document) and document.get("detail-type") == ALARM_EVENT and document.get("source") == "aws.cloudwatch":
+    if (
+        is_event(document)
+        and document.get("detail-type") == ALARM_EVENT
+        and document.get("source", "aws.cloudwatch") == "aws.cloudwatch"
+        and isinstance(document.get("detail"), dict)
+    ):
         return alarm_from_event(document)
     return None
+
+
+def _transition(alarm: dict[str, Any], message: str, published: str | None) -> Transition | None:
+    arn, name, new = alarm.get("AlarmArn"), alarm.get("AlarmName"), alarm.get("NewStateValue")
+    if not isinstance(arn, str) or not arn or not isinstance(name, str) or new not in STATES:
+        return None
+    at = values.millis(alarm.get("StateChangeTime")) or values.millis(published)
+    if at is None:
+        return None
+    old = alarm.get("OldStateValue")
+    return Transition(arn, name, old if isinstance(old, str) else "?", new, at, message)
 
 
 def console_url(alarm_name: str, region: str) -> str:
@@ -109,7 +187,7 @@ def _alarm_alert(alarm: dict[str, Any]) -> Alert:
     url = console_url(name, region)
     new_state = _text(alarm.get("NewStateValue"))
     old_state = _text(alarm.get("OldStateValue"))
-    changed_at = _parse_time(alarm.get("StateChangeTime"))
+    changed_at = values.parse_time(alarm.get("StateChangeTime"))
     fields = [
         ("Description", _text(alarm.get("AlarmDescription")) or "(no description)"),
         ("Event", _text(alarm.get("NewStateReason")) or "(no reason given)"),
@@ -333,7 +411,7 @@ def _stack_alert(message: str, subject: str | None, stack: dict[str, str]) -> Al
             f"https://{region}.console.aws.amazon.com/cloudformation/home?region={region}"
             f"#/stacks/events?stackId={stack_id}"
         )
-    when = _parse_time(stack.get("Timestamp"))
+    when = values.parse_time(stack.get("Timestamp"))
     fields = [("Status", status), ("Resource", f"{resource} ({stack.get('ResourceType') or '?'})")]
     if stack.get("ResourceStatusReason"):
         fields.append(("Reason", stack["ResourceStatusReason"]))
@@ -376,7 +454,7 @@ def _event_alert(event: dict[str, Any], message: str) -> Alert:
         fields.append(("Account", account))
     if region:
         fields.append(("Region", region))
-    when = _parse_time(event.get("time"))
+    when = values.parse_time(event.get("time"))
     if when:
         fields.append(("Time", when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")))
     resources = [text_of(r) for r in _sequence(event.get("resources"))]
@@ -411,7 +489,7 @@ def _console(region: str, service: str, fragment: str = "") -> str | None:
 
 
 def _guardduty(detail_type: str, detail: dict[str, Any], region: str, event: dict[str, Any]) -> _Summary:
-    severity = _float(detail.get("severity"))
+    severity = values.number(detail.get("severity"))
     colour = GREY if severity is None else RED if severity >= 7 else AMBER if severity >= 4 else GREY
     lines = [cut(text_of(detail.get("description")).strip(), PROSE_UNITS)]
     if detail.get("type"):
@@ -576,28 +654,7 @@ def text_of(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
 
 
-def parse_time(value: Any) -> datetime | None:
-    """An ISO 8601 time as AWS writes it, or None."""
-    # CloudWatch writes "2026-11-24T02:15:04.011+0000", EventBridge "2026-11-24T02:15:04Z"; 3.11 reads both.
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
-
-
 _text = text_of
-_parse_time = parse_time
-
-
-def _float(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
 
 
 def _json_object(value: Any) -> dict[str, Any]:

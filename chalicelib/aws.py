@@ -79,7 +79,8 @@ def _make_client(service: str, region: str | None = None) -> Any:
     import boto3
     from botocore.config import Config
 
-    session = _session or boto3.session.Session()
+    # Any: the service is named at run time, which the stubs' per-service overloads cannot type.
+    session: Any = _session or boto3.session.Session()
     made = session.client(
         _SERVICE_OF.get(service, service),
         region_name=region or session.region_name or DEFAULT_REGION,

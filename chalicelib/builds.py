@@ -104,7 +104,8 @@ def _query(
         params["ExpressionAttributeValues"][":status"] = {"S": status}
     if start_key:
         params["ExclusiveStartKey"] = start_key
-    return dynamodb.query(**params)
+    answer: dict[str, Any] = dynamodb.query(**params)
+    return answer
 
 
 def _query_params(table: str, compiler: str, *, limit: int) -> dict[str, Any]:

@@ -1,44 +1,36 @@
 """The alert forwarder: SNS records on the alert topic become Discord messages, exactly once.
 
-A CloudWatch alarm's transitions become one message per incident, edited as the alarm changes
-(``incidents``), with the state in DynamoDB (``state_store``); anything else is one post per SNS
-message. Every SNS message is claimed first, so a redelivery changes nothing. When the state store
-cannot be reached the alert is posted anyway, as a new message: the bookkeeping never costs an alert.
-
-Every message that shows an alarm with a metric carries its graph (``chalicelib.graphs``): the
-incident message when it is posted, and a new one each time it is edited, replacing the last
-(the recovery's shows the whole incident); quiet posts of one transition, and alarms posted
-without state, too. Follow-ups and other text notes never do. The graph is drawn when the work is
-done, never stored with the work owed, and is best effort: any failure, or too little time left
-before the Discord deadline, and the message goes without it.
+Each SNS message is recognised once (``alerts.recognise``). An alarm's transition goes through the
+incident state machine (``incidents.apply``), with the alarm's state in DynamoDB
+(``state_store``): this module claims the delivery, locks the alarm, applies the transition,
+does each effect it owes against the webhook, acknowledges it and saves. Anything else is one
+post per SNS message. When the state store cannot be reached the alert is posted anyway, as a new
+message (``post_without_state``): the bookkeeping never costs an alert.
 """
 
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from chalicelib import alerts, discord, graphs, incidents, settings
+from chalicelib import alerts, discord, graphs, incident_message, incidents, settings
+from chalicelib.alarm_graph import Painter
+from chalicelib.incidents import DeleteMessage, EditIncident, MarkMerged, PostFollowUp, PostIncident, PostNote
 from chalicelib.state_store import Claim, StateStore, StoreUnavailable
-from chalicelib.webhook import DeliveryError, File, MessageGone, Webhook
+from chalicelib.webhook import DeliveryError, MessageGone, Webhook
 
 logger = logging.getLogger(__name__)
 
 LAMBDA_TIMEOUT_SECONDS = 90.0  # .chalice/config.json, for a context that cannot say
 LOCK_MARGIN_SECONDS = 1.0  # for clocks of different Lambda hosts
-# A graph is asked for only while the Discord deadline leaves room for it (graphs.render's worst
-# case: one attempt of 1 + 4 s, chalicelib.aws) and, after it, for one whole Discord attempt
-# (Webhook's 3.05 + 10 s): the alert's own time is never spent on its picture.
-GRAPH_SECONDS = 5.0
-DISCORD_ATTEMPT_SECONDS = 13.05
-MAX_MARKS = 10  # an incident's earlier transitions drawn on its graph: the opening and the latest
 
 
 def lock_seconds(context: Any) -> float:
     """How long this invocation's claims last: until it has certainly ended, as Powertools does."""
     try:
-        remaining = context.get_remaining_time_in_millis() / 1000
+        remaining = float(context.get_remaining_time_in_millis()) / 1000
     except (AttributeError, TypeError):
         remaining = LAMBDA_TIMEOUT_SECONDS
     return max(remaining, 0.0) + LOCK_MARGIN_SECONDS
@@ -58,259 +50,242 @@ def forward(
     ``cloudwatch(region)`` gives the client that draws alarm graphs (at most as ``budget`` allows);
     without it, no graphs. ``mention_role`` is pinged by every notifying post.
     """
-    budget = budget or graphs.RenderBudget()
     flap_window_ms = settings.alert_flap_window_seconds() * 1000
+    budget = budget or graphs.RenderBudget()
     count = 0
     for record in records:
-        notification = record.get("Sns") or {}
-        message = notification.get("Message")
-        if not isinstance(message, str):
-            message = "" if message is None else str(message)
-        subject = notification.get("Subject") or None
-        message_id = str(notification.get("MessageId") or "") or f"unnamed-{uuid.uuid4()}"
-        alert = _alert(message, subject)
-        transition = incidents.transition_of(message, notification.get("Timestamp"))
+        sns = record.get("Sns") or {}
+        text = sns.get("Message")
+        text = text if isinstance(text, str) else "" if text is None else str(text)
+        message_id = str(sns.get("MessageId") or "") or f"unnamed-{uuid.uuid4()}"
+        found = _recognise(text, sns.get("Timestamp"))
+        alert = _alert(found, text, sns.get("Subject") or None)
         logger.info("forwarding alert %r (message id %s)", alert.title[:200], message_id)
-        owner = f"{message_id}/{uuid.uuid4().hex}"
-        run = _Run(
-            webhook, store, webhook.deadline(), lock_for, flap_window_ms, owner, cloudwatch, budget, mention_role
-        )
+        until = webhook.deadline()  # one Discord deadline for everything this record sends
+        out = Discord(webhook, until, Painter(cloudwatch, budget, partial(webhook.time_left, until)), mention_role)
         if store is None:
-            run.without_state(message, alert, transition, "ALERT_STATE_TABLE is not set")
+            post_without_state(out, found, alert, "ALERT_STATE_TABLE is not set")
         else:
-            run.deliver(message_id, message, alert, transition)
+            owner = f"{message_id}/{uuid.uuid4().hex}"
+            _deliver(store, out, message_id, owner, lock_for, flap_window_ms, found, alert)
         count += 1
     return count
 
 
-def _alert(message: str, subject: str | None) -> alerts.Alert:
-    try:
-        return alerts.parse_message(message, subject)
-    except (AttributeError, KeyError, TypeError, ValueError, RecursionError):
-        # A message shaped in a way the formatter never saw must still reach the maintainers.
-        logger.exception("could not format the alert; forwarding it as plain text")
-        return alerts.plain_alert(message, subject)
+def post_without_state(out: "Discord", found: alerts.Notification, alert: alerts.Alert, reason: str) -> None:
+    """The stateless path: one post; only an alarm entering ALARM (or something not an alarm) pings."""
+    logger.error("alert state unavailable (%s): posting without state", reason)
+    alarm = found.alarm if isinstance(found, alerts.AlarmMessage) else None
+    message, files = out.painter.attach(discord.payload(alert), alarm)
+    notify = alarm is None or alarm.get("NewStateValue") == incidents.ALARM
+    out.post(message, discord.fallback_payload(alert), files=files, notify=notify)
 
 
 class _NoState(Exception):
     """The store failed before anything reached Discord: post without state instead."""
 
 
-class _Run:
-    """One SNS record's delivery: its claim, the alarm's lock, and the Discord work, in that order."""
-
-    def __init__(
-        self,
-        webhook: Webhook,
-        store: StateStore | None,
-        until: float,
-        lock_for: float,
-        flap_window_ms: float,
-        owner: str,
-        cloudwatch: Callable[[str], Any] | None = None,
-        budget: graphs.RenderBudget | None = None,
-        mention_role: str | None = None,
-    ) -> None:
-        self.budget = budget or graphs.RenderBudget()
-        self.mention_role = mention_role
-        self.webhook = webhook
-        self.store = store
-        self.until = until  # one Discord deadline for everything this record sends
-        self.lock_for = lock_for
-        self.flap_window_ms = flap_window_ms
-        self.owner = owner
-        self.cloudwatch = cloudwatch
-
-    def deliver(
-        self, message_id: str, message: str, alert: alerts.Alert, transition: incidents.Transition | None
-    ) -> None:
-        assert self.store is not None  # noqa: S101 (forward checked)
-        try:
-            claim = self.store.claim_delivery(message_id, self.owner, self.lock_for)
-        except StoreUnavailable as error:
-            self.without_state(message, alert, transition, str(error))
-            return
-        if claim is None:
-            logger.info("SNS message %s was delivered already: nothing to do", message_id)
-            return
-        try:
-            if transition is None:
-                self.post_once(claim, message, alert)
-            else:
-                self.apply(transition)
-        except _NoState as error:
-            self.store.abandon_delivery(claim)
-            self.without_state(message, alert, transition, str(error.__cause__ or error))
-            return
-        except Exception:
-            self.store.abandon_delivery(claim)
-            raise
-        try:
-            self.store.finish_delivery(claim)
-        except StoreUnavailable as error:
-            # Delivered; only the record of it is missing, and a redelivery finds the alarm's state.
-            logger.error("SNS message %s delivered but not marked done: %s", message_id, error)
-
-    def without_state(
-        self, sns_message: str, alert: alerts.Alert, transition: incidents.Transition | None, reason: str
-    ) -> None:
-        logger.error("alert state unavailable (%s): posting without state", reason)
-        message, files = self._with_graph(discord.payload(alert), sns_message)
-        fallback = discord.fallback_payload(alert)
-        if transition is not None and transition.new != incidents.ALARM:
-            message, fallback = discord.quiet(message), discord.quiet(fallback)  # never pings, state or not
+def _deliver(
+    store: StateStore,
+    out: "Discord",
+    message_id: str,
+    owner: str,
+    lock_for: float,
+    flap_window_ms: float,
+    found: alerts.Notification,
+    alert: alerts.Alert,
+) -> None:
+    try:
+        claim = store.claim_delivery(message_id, owner, lock_for)
+    except StoreUnavailable as error:
+        post_without_state(out, found, alert, str(error))
+        return
+    if claim is None:
+        logger.info("SNS message %s was delivered already: nothing to do", message_id)
+        return
+    try:
+        if isinstance(found, alerts.AlarmMessage) and found.transition is not None:
+            _apply(store, out, owner, lock_for, flap_window_ms, found.transition)
         else:
-            message, fallback = self._ping(message), self._ping(fallback)
-        self.webhook.post(message, fallback, until=self.until, files=files)
+            _post_once(store, claim, out, found, alert)
+    except _NoState as error:
+        store.abandon_delivery(claim)
+        post_without_state(out, found, alert, str(error.__cause__ or error))
+        return
+    except Exception:
+        store.abandon_delivery(claim)
+        raise
+    try:
+        store.finish_delivery(claim)
+    except StoreUnavailable as error:
+        # Delivered; only the record of it is missing, and a redelivery finds the alarm's state.
+        logger.error("SNS message %s delivered but not marked done: %s", message_id, error)
 
-    def post_once(self, claim: Claim, sns_message: str, alert: alerts.Alert) -> None:
-        """Not an alarm transition: one post, as the old forwarder did, but never twice for one SNS message.
 
-        An alarm that is no transition here (an EventBridge alarm event) still gets its graph.
-        """
-        assert self.store is not None  # noqa: S101
-        if claim.posted:
-            logger.info("posted as Discord message %s by an earlier attempt", claim.posted)
-            return
-        message, files = self._with_graph(discord.payload(alert), sns_message)
-        fallback = self._ping(discord.fallback_payload(alert))
-        answer = self.webhook.post(self._ping(message), fallback, until=self.until, files=files)
-        posted = (answer or {}).get("id")
-        if posted:
-            try:
-                self.store.record_post(claim, str(posted))
-            except StoreUnavailable as error:
-                logger.error("posted Discord message %s but could not record it: %s", posted, error)
-
-    def apply(self, transition: incidents.Transition) -> None:
-        assert self.store is not None  # noqa: S101
-        store, arn = self.store, transition.arn
+def _post_once(
+    store: StateStore, claim: Claim, out: "Discord", found: alerts.Notification, alert: alerts.Alert
+) -> None:
+    """Not a transition: one post, as the old forwarder did, but never twice for one SNS message."""
+    if claim.posted:
+        logger.info("posted as Discord message %s by an earlier attempt", claim.posted)
+        return
+    alarm = found.alarm if isinstance(found, alerts.AlarmMessage) else None
+    message, files = out.painter.attach(discord.payload(alert), alarm)
+    posted = out.post(message, discord.fallback_payload(alert), files=files, notify=True)
+    if posted:
         try:
-            state = _alarm_state(store.lock(_alarm_key(arn), self.owner, self.lock_for), arn)
+            store.record_post(claim, posted)
+        except StoreUnavailable as error:
+            logger.error("posted Discord message %s but could not record it: %s", posted, error)
+
+
+def _apply(
+    store: StateStore, out: "Discord", owner: str, lock_for: float, window: float, transition: incidents.Transition
+) -> None:
+    key = f"alarm#{transition.arn}"
+    try:
+        state = _alarm_state(store.lock(key, owner, lock_for), transition.arn)
+    except StoreUnavailable as error:
+        raise _NoState(str(error)) from error
+    try:
+        if state.owed:
+            logger.warning("%s: finishing the Discord work an earlier invocation left", transition.name)
+            _perform(store, key, owner, out, state, window, release=False)
+        try:
+            applied = incidents.apply(state, transition, window)
+        except Exception as error:  # a bug in the bookkeeping must not cost the alert
+            logger.exception("%s: the transition could not be applied", transition.name)
+            raise _NoState(f"{type(error).__name__} applying the transition") from error
+        logger.info("%s: %s → %s: %s", transition.name, transition.old, transition.new, applied.outcome)
+        if applied.outcome in ("duplicate", "conflict"):
+            store.unlock(key, owner)
+            return
+        try:
+            # Written before anything is sent: whoever holds the alarm next finishes the work.
+            # Saved even with nothing to send: a transition in no incident yet may join one later.
+            _save(store, key, owner, state, release=not state.owed)
         except StoreUnavailable as error:
             raise _NoState(str(error)) from error
-        try:
-            if state.owed:
-                logger.warning("%s: finishing the Discord work an earlier invocation left", transition.name)
-                self.perform(arn, state, release=False)
-            try:
-                outcome = incidents.apply(state, transition, self.flap_window_ms)
-            except Exception as error:  # a bug in the bookkeeping must not cost the alert
-                logger.exception("%s: the transition could not be applied", transition.name)
-                raise _NoState(f"{type(error).__name__} applying the transition") from error
-            logger.info("%s: %s → %s: %s", transition.name, transition.old, transition.new, outcome)
-            if outcome in ("duplicate", "conflict"):
-                store.unlock(_alarm_key(arn), self.owner)
-                return
-            try:
-                # Written before anything is sent: whoever holds the alarm next finishes the work.
-                # Saved even with nothing to send: a transition in no incident yet may join one later.
-                _save(store, arn, self.owner, state, release=not state.owed)
-            except StoreUnavailable as error:
-                raise _NoState(str(error)) from error
-            if not state.owed:
-                return
-            self.perform(arn, state, release=True)
-        except Exception:
-            store.unlock(_alarm_key(arn), self.owner)
-            raise
+        if state.owed:
+            _perform(store, key, owner, out, state, window, release=True)
+    except Exception:
+        store.unlock(key, owner)
+        raise
 
-    def perform(self, arn: str, state: incidents.AlarmState, *, release: bool) -> None:
-        """Do the owed Discord work in order; every post is saved before the next step can fail."""
-        assert self.store is not None  # noqa: S101
-        while state.owed:
-            work = state.owed[0]
-            posted, more = self._do(work, state)
-            state.owed[:1] = more
-            if posted and state.owed:
-                _save(self.store, arn, self.owner, state, release=False)
-        _save(self.store, arn, self.owner, state, release=release)
 
-    def _do(self, work: dict[str, Any], state: incidents.AlarmState) -> tuple[bool, list[dict[str, Any]]]:
-        """One piece of work: whether it posted (and so must be saved at once), and what it leaves."""
-        kind = work["do"]
-        if kind == "quiet":
-            alert = _alert(work["message"], None)
-            message, files = self._with_graph(discord.payload(alert), work["message"])
-            fallback = discord.fallback_payload(alert)
-            self.webhook.post(discord.quiet(message), discord.quiet(fallback), until=self.until, files=files)
-            return True, []
-        if kind == "delete":
-            try:
-                self.webhook.delete(work["id"], until=self.until)
-            except DeliveryError as error:
-                # Tidying only: never worth failing the alert for.
-                logger.warning("could not delete the earlier follow-up %s: %s", work["id"], error)
-            return False, []
-        record = state.record(work["record"])
-        incident = state.incident_of(record, self.flap_window_ms) if record else None
-        if record is None or incident is None:
-            logger.warning("owed %s for an incident no longer kept; skipped", kind)
-            return False, []
-        message = state.message_for(incident.last)
-        if kind == "merged":
-            into = state.record(work["into"])
-            jump = self._jump(into.message_id if into else None)
-            state.records.remove(record)
-            if record.message_id:
-                note = discord.text_message(incidents.merged_text(incidents.alarm_name(message), jump))
-                self._edit_if_there(record.message_id, discord.without_image(note))  # its graph goes too
-            return False, []
-        if kind == "incident":
-            alert = incidents.incident_alert(incident, message)
-            payload, fallback = discord.payload(alert), discord.fallback_payload(alert)
-            # Drawn now, from the incident as it is now: the work owed never holds an image.
-            shown, files = self._with_graph(payload, message, incident)
-            ping = bool(work.get("ping"))
-            if record.message_id:
-                # The new graph replaces the old (only it is listed); without one, nothing refers to the old.
-                edit = shown if files else discord.without_image(payload)
+def _perform(
+    store: StateStore,
+    key: str,
+    owner: str,
+    out: "Discord",
+    state: incidents.AlarmState,
+    window: float,
+    *,
+    release: bool,
+) -> None:
+    """Do the owed effects in order; every post is saved before the next step can fail."""
+    while state.owed:
+        effect = state.owed[0]
+        posted = out.do(effect, state, window)
+        state.acknowledge(effect, posted)
+        if posted and state.owed:
+            _save(store, key, owner, state, release=False)
+    _save(store, key, owner, state, release=release)
+
+
+@dataclass(frozen=True)
+class Discord:
+    """One SNS record's Discord side: the webhook, its deadline, the graphs, who notifying posts ping."""
+
+    webhook: Webhook
+    until: float
+    painter: Painter
+    mention_role: str | None
+
+    def post(
+        self,
+        message: dict[str, Any],
+        fallback: dict[str, Any] | None = None,
+        *,
+        files: list[discord.File] | None = None,
+        notify: bool,
+    ) -> str | None:
+        """Post ``message`` (mentioning the role if ``notify``, else quietly); the id Discord gave it."""
+        if notify:
+            message = discord.mention(message, self.mention_role)
+            fallback = fallback and discord.mention(fallback, self.mention_role)
+        else:
+            message, fallback = discord.quiet(message), fallback and discord.quiet(fallback)
+        answer = self.webhook.post(message, fallback, until=self.until, files=files or [])
+        found = (answer or {}).get("id")
+        return str(found) if found else None
+
+    def do(self, effect: incidents.Effect, state: incidents.AlarmState, window: float) -> str | None:
+        """Do one effect; the id of the message it posted, if it posted one."""
+        match effect:
+            case PostNote(message=message):
+                found = _recognise(message, None)
+                alarm = found.alarm if isinstance(found, alerts.AlarmMessage) else None
+                alert = _alert(found, message, None)
+                payload, files = self.painter.attach(discord.payload(alert), alarm)
+                return self.post(payload, discord.fallback_payload(alert), files=files, notify=False)
+            case DeleteMessage(message_id=message_id):
                 try:
-                    self.webhook.edit(record.message_id, edit, fallback, until=self.until, files=files)
-                    return False, []
-                except MessageGone:
-                    logger.warning("incident message %s was deleted; posting a new one", record.message_id)
-                    ping = False  # the incident was announced already
-            if not ping:
-                shown, fallback = discord.quiet(shown), discord.quiet(fallback)
-            else:
-                shown, fallback = self._ping(shown), self._ping(fallback)
-            record.message_id = _id_of(self.webhook.post(shown, fallback, until=self.until, files=files))
-            return True, []
-        # The recovery's follow-up: edits notify nobody, so this quiet post is the sign it is over.
-        text = incidents.follow_up_text(incident, incidents.alarm_name(message), self._jump(record.message_id))
-        answer = self.webhook.post(discord.quiet(discord.text_message(text)), until=self.until)
-        previous, record.follow_up_id = record.follow_up_id, _id_of(answer)
-        # One follow-up per incident in the channel: a flap's next recovery replaces the last one.
-        return True, [{"do": "delete", "id": previous}] if previous else []
+                    self.webhook.delete(message_id, until=self.until)
+                except DeliveryError as error:  # tidying only: never worth failing the alert for
+                    logger.warning("could not delete the earlier follow-up %s: %s", message_id, error)
+                return None
+            case PostIncident() | EditIncident() | PostFollowUp() | MarkMerged():
+                return self._about_incident(effect, state, window)
 
-    def _with_graph(
-        self, payload: dict[str, Any], sns_message: str, incident: incidents.Incident | None = None
-    ) -> tuple[dict[str, Any], list[File]]:
-        """``payload`` showing the alarm's graph and the file to send with it, or ``payload`` and no file."""
-        if self.cloudwatch is None:
-            return payload, []
-        try:
-            alarm = alerts.alarm_from_message(sns_message)
-            if alarm is None or graphs.widget(alarm) is None:
-                return payload, []  # not an alarm, or one with no metric to draw (a composite alarm)
-            name = alerts.text_of(alarm.get("AlarmName"))[:200]
-            left = self.webhook.time_left(self.until)
-            if left < GRAPH_SECONDS + DISCORD_ATTEMPT_SECONDS:
-                logger.warning("no graph for alarm %r: %.1f s left before the Discord deadline", name, left)
-                return payload, []
-            marks = _marks(incident, sns_message)
-            image = graphs.render(self.cloudwatch, alarm, now=datetime.now(UTC), marks=marks, budget=self.budget)
-            if image is None:
-                return payload, []  # graphs.render said why
-            graph = File(graphs.filename(alarm), image)
-            return discord.with_image(payload, graph), [graph]
-        except Exception:  # best effort: no failure of the graph may cost the alert
-            logger.exception("no graph: drawing it failed, so the alert goes without it")
-            return payload, []
+    def _about_incident(
+        self,
+        effect: PostIncident | EditIncident | PostFollowUp | MarkMerged,
+        state: incidents.AlarmState,
+        window: float,
+    ) -> str | None:
+        shown = state.shown(effect.record, window)
+        if shown is None:
+            logger.warning("owed %s for an incident no longer kept; skipped", effect)
+            return None
+        record, incident, message = shown
+        name = incident_message.alarm_name(message)
+        match effect:
+            case PostIncident(ping=ping):
+                return self._show(record, incident, message, ping=ping)
+            case EditIncident():
+                return self._show(record, incident, message, ping=False)
+            case PostFollowUp(state=incidents.ALARM, ping=ping):
+                # Whoever saw the recovery hears of this ALARM: the newest message tells the state.
+                text = incident_message.again_text(incident, name, self._jump(record.message_id))
+                return self.post(discord.text_message(text), notify=ping)
+            case PostFollowUp():
+                # Edits notify nobody: this quiet note is the sign the incident is over.
+                text = incident_message.recovered_text(incident, name, self._jump(record.message_id))
+                return self.post(discord.text_message(text), notify=False)
+            case MarkMerged(into=into):
+                if record.message_id:
+                    other = state.record(into)
+                    jump = self._jump(other.message_id if other else None)
+                    note = discord.text_message(incident_message.merged_text(name, jump))
+                    self._edit_if_there(record.message_id, discord.without_image(note))  # its graph goes too
+                return None
 
-    def _ping(self, message: dict[str, Any]) -> dict[str, Any]:
-        return discord.mention(message, self.mention_role)
+    def _show(self, record: incidents.Record, incident: incidents.Incident, message: str, *, ping: bool) -> str | None:
+        """Post or edit the incident message, drawn now from the incident as it is now."""
+        alert = incident_message.incident_alert(incident, message)
+        payload, fallback = discord.payload(alert), discord.fallback_payload(alert)
+        shown, files = self.painter.attach(payload, alerts.alarm_from_message(message), incident)
+        if record.message_id:
+            # The new graph replaces the old (only it is listed); without one, nothing refers to the old.
+            edit = shown if files else discord.without_image(payload)
+            try:
+                self.webhook.edit(record.message_id, edit, fallback, until=self.until, files=files)
+                return None
+            except MessageGone:
+                logger.warning("incident message %s was deleted; posting a new one", record.message_id)
+                ping = False  # the incident was announced already
+        return self.post(shown, fallback, files=files, notify=ping)
 
     def _jump(self, message_id: str | None) -> str | None:
         return self.webhook.jump_url(message_id, until=self.until) if message_id else None
@@ -322,25 +297,21 @@ class _Run:
             logger.info("message %s was deleted; nothing to update", message_id)
 
 
-def _marks(incident: incidents.Incident | None, sns_message: str) -> list[tuple[datetime, str]]:
-    """The incident's transitions other than the one the message tells (the graph draws that one),
-    so the graph shows the incident from before its ALARM: the opening one and the latest."""
-    if incident is None:
-        return []
-    told = incidents.transition_of(sns_message)
-    steps = [step for step in incident.steps if told is None or step.at != told.at]
-    if len(steps) > MAX_MARKS:
-        steps = [steps[0], *steps[-(MAX_MARKS - 1) :]]
-    return [(datetime.fromtimestamp(step.at / 1000, UTC), step.new) for step in steps]
+def _recognise(text: str, published: str | None) -> alerts.Notification:
+    try:
+        return alerts.recognise(text, published)
+    except (AttributeError, KeyError, TypeError, ValueError, RecursionError):
+        logger.exception("could not recognise the alert; forwarding it as plain text")
+        return alerts.Text(text)
 
 
-def _id_of(answer: dict[str, Any] | None) -> str | None:
-    found = (answer or {}).get("id")
-    return str(found) if found else None
-
-
-def _alarm_key(arn: str) -> str:
-    return f"alarm#{arn}"
+def _alert(found: alerts.Notification, text: str, subject: str | None) -> alerts.Alert:
+    try:
+        return alerts.alert_of(found, subject)
+    except (AttributeError, KeyError, TypeError, ValueError, RecursionError):
+        # A message shaped in a way the formatter never saw must still reach the maintainers.
+        logger.exception("could not format the alert; forwarding it as plain text")
+        return alerts.plain_alert(text, subject)
 
 
 def _alarm_state(text: str | None, arn: str) -> incidents.AlarmState:
@@ -352,6 +323,6 @@ def _alarm_state(text: str | None, arn: str) -> incidents.AlarmState:
         return incidents.AlarmState()
 
 
-def _save(store: StateStore, arn: str, owner: str, state: incidents.AlarmState, *, release: bool) -> None:
+def _save(store: StateStore, key: str, owner: str, state: incidents.AlarmState, *, release: bool) -> None:
     # Kept while an incident is open or work is owed, however long; a week after that.
-    store.save(_alarm_key(arn), owner, state.to_json(), release=release, keep=state.open or bool(state.owed))
+    store.save(key, owner, state.to_json(), release=release, keep=state.open or bool(state.owed))

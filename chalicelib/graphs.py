@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib import alerts
+from chalicelib import alerts, values
 
 logger = logging.getLogger(__name__)
 
@@ -104,13 +104,13 @@ def widget(
     if not metrics:
         return None
     period = _period(trigger, metrics)
-    changed = _time(alarm.get("StateChangeTime")) or (now or datetime.now(UTC))
+    changed = values.parse_time(alarm.get("StateChangeTime")) or (now or datetime.now(UTC))
     start, end = _window(changed, now or datetime.now(UTC), period, trigger, [when for when, _ in marks])
     state = alerts.text_of(alarm.get("NewStateValue")) or "state change"
     vertical = [{"value": _iso(changed), "label": state, "color": CHANGE_COLOUR}]
     vertical += [{"value": _iso(when), "label": label, "color": CHANGE_COLOUR} for when, label in marks]
     annotations: dict[str, Any] = {"vertical": sorted(vertical, key=lambda a: a["value"])}
-    threshold = _number(trigger.get("Threshold"))
+    threshold = values.number(trigger.get("Threshold"))
     if threshold is not None and not trigger.get("ThresholdMetricId"):
         comparison = alerts.text_of(trigger.get("ComparisonOperator"))
         horizontal: dict[str, Any] = {
@@ -374,29 +374,12 @@ def _namespaces(alarm: Mapping[str, Any]) -> set[str]:
     return found - {""}
 
 
-def _time(value: Any) -> datetime | None:
-    parsed = alerts.parse_time(value)
-    if parsed is None:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if number == number and abs(number) != float("inf") else None
-
-
 def _positive_int(value: Any) -> int | None:
-    number = _number(value)
+    number = values.number(value)
     # No CloudWatch period or count comes near 2**31; larger is a malformed payload.
     return int(number) if number and 0 < number < 2**31 else None
 

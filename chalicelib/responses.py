@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from chalice import Response
+from chalice.app import Response
 
 ALLOW_ANY_ORIGIN = {"Access-Control-Allow-Origin": "*"}
 TEXT = "text/plain; charset=utf-8"

@@ -7,6 +7,8 @@ Lambda sets the variables before the first one, so reading at call time is both 
 import logging
 import os
 
+from chalicelib import values
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_FLAP_WINDOW_MINUTES = 30.0
@@ -64,11 +66,8 @@ def alert_state_table() -> str:
 def alert_flap_window_seconds() -> float:
     """How long after a recovery an ALARM reopens the same incident (ALERT_FLAP_WINDOW_MINUTES, default 30)."""
     text = optional("ALERT_FLAP_WINDOW_MINUTES", str(DEFAULT_FLAP_WINDOW_MINUTES))
-    try:
-        minutes = float(text)
-    except ValueError:
-        minutes = -1.0
-    if not 0 <= minutes < 100_000:
+    minutes = values.number(text)
+    if minutes is None or not 0 <= minutes < 100_000:
         # A mistyped window must not cost an alert: say so, and use the default.
         logger.error(
             "ALERT_FLAP_WINDOW_MINUTES=%r is not a number of minutes; using %g", text, DEFAULT_FLAP_WINDOW_MINUTES

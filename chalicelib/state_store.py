@@ -125,7 +125,8 @@ class StateStore:
                 return False  # someone else took it over first
             return Claim(key, owner, answer.get("Attributes", {}).get("posted", {}).get("S"))
 
-        return self._waiting(attempt, key)
+        claimed: Claim | None = self._waiting(attempt, key)
+        return claimed
 
     def record_post(self, claim: Claim, discord_message_id: str) -> None:
         """Remember what this delivery posted, before anything else can fail: a retry edits it instead."""
@@ -257,7 +258,8 @@ class StateStore:
 
         parameters.setdefault("TableName", self._table)
         try:
-            return getattr(self._client, operation)(**parameters)
+            answer: dict[str, Any] = getattr(self._client, operation)(**parameters)
+            return answer
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
                 raise _Held from None

@@ -70,9 +70,11 @@ def encode(message: dict[str, Any], files: Sequence[File] = ()) -> tuple[bytes, 
     return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
 
 
-def send(session: Any, method: str, url: str, message: dict[str, Any], files: Sequence[File], timeout: Any) -> Any:
+def send(
+    session: Any, method: str, url: str, message: dict[str, Any] | None, files: Sequence[File], timeout: Any
+) -> Any:
     """One request with ``message`` (and ``files``): what ``Webhook.post``, and an edit (PATCH), send."""
-    if not files:
+    if not files or message is None:
         return session.request(method, url, json=message, timeout=timeout)
     body, content_type = encode(message, files)
     return session.request(method, url, data=body, headers={"Content-Type": content_type}, timeout=timeout)
@@ -240,7 +242,7 @@ class Webhook:
         return urllib.parse.urlunsplit(parts._replace(path=path, query=_query_without_wait(parts.query)))
 
     def _backoff(self, attempt: int) -> float:
-        return self._backoff_seconds * 2 ** (attempt - 1)
+        return self._backoff_seconds * 2.0 ** (attempt - 1)
 
 
 # The log lines of a post are documented (README, "Reliability"): kept as they were.

@@ -392,10 +392,10 @@ def test_the_url_comes_from_ssm_once_per_process(client: Any, boto: Any, monkeyp
 def test_a_message_the_formatter_trips_over_is_still_forwarded_as_text(
     client: Any, webhook: DiscordFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken_formatter(message: str, subject: str | None = None) -> alerts.Alert:
+    def broken_formatter(notification: alerts.Notification, subject: str | None = None) -> alerts.Alert:
         raise TypeError("a shape nobody foresaw")
 
-    monkeypatch.setattr(alerts, "parse_message", broken_formatter)
+    monkeypatch.setattr(alerts, "alert_of", broken_formatter)
     client.lambda_.invoke("forward_alert", sns_event(client, '{"AlarmName": "Odd", "NewStateValue": []}', "Odd"))
 
     (post,) = webhook.posts
@@ -434,3 +434,38 @@ def test_an_ssm_parameter_without_a_url_is_a_clear_configuration_error(
     with pytest.raises(RuntimeError, match="does not hold a webhook URL") as caught:
         client.lambda_.invoke("forward_alert", sns_event(client, "hello"))
     assert "changeme" not in str(caught.value)
+
+
+def test_an_eventbridge_envelope_without_source_is_still_an_event_and_titled_by_its_detail_type() -> None:
+    # As terraform-aws-notify-slack's guardduty_finding_high.json and some re-publishers send it.
+    envelope = {"detail-type": "GuardDuty Finding", "detail": {"title": "Unusual API calls", "severity": 8}}
+    found = alerts.recognise(json.dumps(envelope))
+    assert isinstance(found, alerts.EventBridgeEvent)
+    assert alerts.alert_of(found).title == "GuardDuty Finding: Unusual API calls"
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("disk full", alerts.Text),
+        ("[1, 2]", alerts.OtherJson),
+        ('{"ElbInstanceType": "FailedHealthCheck"}', alerts.ElbEvent),
+        ('{"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}', alerts.EventBridgeEvent),
+        ('{"AlarmName": "A", "NewStateValue": "ALARM"}', alerts.AlarmMessage),
+    ],
+)
+def test_each_message_is_recognised_once_as_one_kind(message: str, kind: type) -> None:
+    assert isinstance(alerts.recognise(message), kind)
+
+
+def test_an_alarm_and_its_eventbridge_event_are_the_same_transition() -> None:
+    sns = alerts.recognise(load("extended-statistic-ok.json"))
+    event = json.loads(load("eventbridge-alarm-state-change.json"))
+    bridged = alerts.recognise(json.dumps(event))
+    assert isinstance(sns, alerts.AlarmMessage) and isinstance(bridged, alerts.AlarmMessage)
+    assert bridged.transition is not None and sns.transition is not None
+    assert (bridged.transition.arn, bridged.transition.name) == (sns.transition.arn, sns.transition.name)
+    assert bridged.transition.new == event["detail"]["state"]["value"]
+    no_time = {**json.loads(load("extended-statistic-ok.json")), "StateChangeTime": None}
+    unordered = alerts.recognise(json.dumps(no_time))
+    assert isinstance(unordered, alerts.AlarmMessage) and unordered.transition is None

@@ -338,7 +338,7 @@ def test_repos_urls(url: str, repo: str | None, branch: str | None) -> None:
 
 
 def test_the_sample_compilers_yaml_is_read_as_production_writes_it() -> None:
-    text = (Path(__file__).parent / "events" / "compilers.yaml").read_text()
+    text = (Path(__file__).parent / "samples" / "compilers.yaml").read_text()
     entries = {e.name: e for e in watchlist.parse(text)}
 
     assert len(entries) == 10  # ad_hoc is not nightly

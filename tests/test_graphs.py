@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import alerts, aws, discord, graphs
+from chalicelib import alerts, aws, discord, graphs, values
 from chalicelib.webhook import Webhook
 from devkit import names
 from devkit.discord_fake import DiscordFake
@@ -90,7 +90,7 @@ def test_every_alarm_with_a_metric_gets_a_documented_widget(sample: str) -> None
     assert widget["title"] == alarm["AlarmName"]
     (change,) = widget["annotations"]["vertical"]
     assert change["label"] == alarm["NewStateValue"]
-    changed = alerts.parse_time(alarm["StateChangeTime"])
+    changed = values.parse_time(alarm["StateChangeTime"])
     assert changed is not None
     assert change["value"] == changed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert widget["start"] < change["value"] < widget["end"]

@@ -1,647 +1,313 @@
-"""Quiet alerts: one Discord message per incident, edited as the alarm changes, delivered exactly once.
+"""The incident state machine on plain values: every case in milliseconds, no AWS, no Discord.
 
-Real parts only: the handler (Chalice's test client, or the handler itself where a test needs a
-Lambda context or threads), moto's DynamoDB over HTTP, and the Discord fake. Every assertion is on
-what the channel shows (``channel()``, message versions, flags) or on what DynamoDB holds.
+``Channel`` does each owed effect as the forwarder would (a post gets the next message id) and
+acknowledges it, so each case can say what reached the channel: which effects each transition
+owed, which messages pinged, and that the newest message about an incident tells its state.
 """
 
 import itertools
 import json
-import re
-import threading
-import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
 
 import pytest
-import requests
 
-import app as stats_app
-from chalicelib import aws, discord, forwarder
-from chalicelib.state_store import Busy, StateStore
-from chalicelib.webhook import DeliveryError, MessageGone, Webhook
-from devkit import names
-from devkit.discord_fake import CHANNEL_ID, GUILD_ID, DiscordFake, Message, Reply
-from devkit.lambda_events import LambdaContext, alarm_event, sns_event
+from chalicelib import incidents
+from chalicelib.incidents import (
+    ALARM,
+    INSUFFICIENT_DATA,
+    OK,
+    AlarmState,
+    DeleteMessage,
+    EditIncident,
+    MarkMerged,
+    PostFollowUp,
+    PostIncident,
+    PostNote,
+    Transition,
+)
 
-EVENTS = Path(__file__).parent / "events"
-SITE_TOO_SLOW = json.loads((EVENTS / "extended-statistic-ok.json").read_text())
-START = datetime(2026, 11, 3, 14, 0, tzinfo=UTC)
-HISTORY_LINE = re.compile(r"^`(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)` (\w+) → (\w+)$", re.MULTILINE)
-JUMP = re.compile(rf"https://discord\.com/channels/{GUILD_ID}/{CHANNEL_ID}/(\d+)")
+MINUTE = 60_000
+WINDOW = 30 * MINUTE
+SHORT = {"A": ALARM, "O": OK, "I": INSUFFICIENT_DATA}
 
 
-def alarm(new: str, old: str, minute: float, name: str = "SiteTooSlow") -> dict[str, Any]:
-    """SiteTooSlow (or another alarm of its shape) entering ``new`` ``minute`` minutes after START."""
-    at = START + timedelta(minutes=minute)
-    return {
-        **SITE_TOO_SLOW,
-        "AlarmName": name,
-        "AlarmArn": f"arn:aws:cloudwatch:us-east-1:052730242331:alarm:{name}",
-        "NewStateValue": new,
-        "OldStateValue": old,
-        "NewStateReason": f"{old} to {new} at minute {minute}",
-        "StateChangeTime": at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000",
+def transition(text: str, name: str = "SiteTooSlow") -> Transition:
+    """``"A10"``: into ALARM at minute 10, from OK; ``"O12"`` into OK from ALARM; ``"I3"`` into
+    INSUFFICIENT_DATA from ALARM; ``"A10/I"`` names the old state."""
+    states, _, old = text.partition("/")
+    new = SHORT[states[0]]
+    before = SHORT[old] if old else (OK if new == ALARM else ALARM)
+    at = int(float(states[1:]) * MINUTE)
+    message = json.dumps({"AlarmName": name, "NewStateValue": new, "OldStateValue": before, "at": at})
+    return Transition(f"arn:aws:cloudwatch:us-east-1:1:alarm:{name}", name, before, new, at, message)
+
+
+def word(effect: incidents.Effect) -> str:
+    """An effect in the tables' words: "post!" pings, "post" is quiet."""
+    match effect:
+        case PostIncident(ping=ping):
+            return "post!" if ping else "post"
+        case EditIncident():
+            return "edit"
+        case PostFollowUp(state=state, ping=ping):
+            return ("again" if state == ALARM else "ok") + ("!" if ping else "")
+        case DeleteMessage():
+            return "delete"
+        case MarkMerged():
+            return "merged"
+        case PostNote():
+            return "note"
+
+
+@dataclass
+class Posted:
+    kind: str  # incident, follow-up, note
+    record: int | None
+    says: str | None  # a follow-up's state
+    ping: bool
+    deleted: bool = False
+
+
+@dataclass
+class Channel:
+    state: AlarmState = field(default_factory=AlarmState)
+    messages: dict[str, Posted] = field(default_factory=dict)
+    outcomes: list[str] = field(default_factory=list)
+
+    def send(self, *texts: str, window: float = WINDOW) -> list[list[str]]:
+        """Apply each transition and do what it owes; the effects each one owed, in words."""
+        owed = []
+        for text in texts:
+            applied = incidents.apply(self.state, transition(text), window)
+            self.outcomes.append(applied.outcome)
+            assert list(applied.effects) == self.state.owed, "what apply returns is what the state owes"
+            owed.append([word(effect) for effect in applied.effects])
+            while self.state.owed:
+                effect = self.state.owed[0]
+                self.state.acknowledge(effect, self.do(effect))
+        return owed
+
+    def do(self, effect: incidents.Effect) -> str | None:
+        posted: Posted | None = None
+        match effect:
+            case PostIncident(record=record, ping=ping):
+                posted = Posted("incident", record, None, ping)
+            case PostFollowUp(record=record, state=state, ping=ping):
+                posted = Posted("follow-up", record, state, ping)
+            case PostNote():
+                posted = Posted("note", None, None, False)
+            case DeleteMessage(message_id=message_id):
+                self.messages[message_id].deleted = True
+        if posted is None:
+            return None
+        message_id = str(len(self.messages) + 1)
+        self.messages[message_id] = posted
+        return message_id
+
+    def pings(self, record: int) -> int:
+        return sum(m.ping for m in self.messages.values() if m.record == record)
+
+    def newest_says(self, record: int) -> str | None:
+        """What the newest message still in the channel about an incident says of its state."""
+        about = [m for m in self.messages.values() if m.record == record and not m.deleted]
+        return about[-1].says if about and about[-1].kind == "follow-up" else None
+
+
+# ---- which effects each transition owes ---------------------------------------------------------
+
+
+CASES: dict[str, tuple[list[str], list[list[str]]]] = {
+    "an alarm pings once; its recovery edits and posts a quiet follow-up": (
+        ["A0", "O12"],
+        [["post!"], ["edit", "ok"]],
+    ),
+    "a return to ALARM after a recovery pings again, replacing the recovery's note": (
+        ["A0", "O12", "A40"],
+        [["post!"], ["edit", "ok"], ["edit", "again!", "delete"]],
+    ),
+    "an incident that keeps flapping is shown but pings at most twice": (
+        ["A0", "O5", "A10", "O12", "A14", "O16", "A18"],
+        [
+            ["post!"],
+            ["edit", "ok"],
+            ["edit", "again!", "delete"],
+            ["edit", "ok", "delete"],
+            ["edit", "again", "delete"],
+            ["edit", "ok", "delete"],
+            ["edit", "again", "delete"],
+        ],
+    ),
+    "an ALARM after the flap window opens a new incident, which pings": (
+        ["A0", "O5", "A36"],
+        [["post!"], ["edit", "ok"], ["post!"]],
+    ),
+    "a missing recovery long ago: the old incident is over, the new one pings": (
+        ["A0", "A600"],
+        [["post!"], ["edit", "post!"]],
+    ),
+    "INSUFFICIENT_DATA alone is a quiet note; inside an incident an edit": (
+        ["I0/O", "A10/I", "I20"],
+        [["note"], ["post!"], ["edit"]],
+    ),
+    "an OK with no incident known is a quiet note": (
+        ["O0"],
+        [["note"]],
+    ),
+    "a recovery that arrives before its ALARM: the note, then the incident shown quietly": (
+        ["O12", "A0"],
+        [["note"], ["post"]],
+    ),
+    "a late ALARM joins its incident's history and never reopens it": (
+        ["A0", "O12", "A10"],
+        [["post!"], ["edit", "ok"], ["edit"]],
+    ),
+    "a late transition that joins two incidents merges them into the first": (
+        ["A0", "O5", "A50", "A20"],
+        [["post!"], ["edit", "ok"], ["post!"], ["merged", "edit"]],
+    ),
+    "a redelivery or second publication changes nothing": (
+        ["A0", "A0", "O3", "O3"],
+        [["post!"], [], ["edit", "ok"], []],
+    ),
+    "two states at one moment: the first is kept": (
+        ["A0", "O0"],
+        [["post!"], []],
+    ),
+    "a stale transition in no incident is only logged": (
+        ["I0/O", "O5/I", "I3/O"],
+        [["note"], ["note"], []],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_transition_owes_what_the_channel_must_show(case: str) -> None:
+    texts, expected = CASES[case]
+    channel = Channel()
+    assert channel.send(*texts) == expected
+    assert channel.state.owed == [], "every effect acknowledged"
+
+
+def test_outcomes_name_what_happened() -> None:
+    channel = Channel()
+    channel.send("A0", "A0", "O0", "O5", "A10", "I12/O", "A1")
+    assert channel.outcomes == ["opened", "duplicate", "conflict", "recovered", "in alarm again", "updated", "late"]
+
+
+def test_the_flap_window_decides_between_a_flap_and_a_new_incident() -> None:
+    short, long = Channel(), Channel()
+    assert short.send("A0", "O5", "A11", window=5 * MINUTE)[-1] == ["post!"]
+    assert long.send("A0", "O5", "A11", window=10 * MINUTE)[-1] == ["edit", "again!", "delete"]
+
+
+# ---- the rules people rely on, in every order ---------------------------------------------------
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(["A0", "O5", "A10", "O12", "A14"])))
+def test_in_any_order_one_incident_pings_at_most_twice_and_its_newest_message_tells_its_state(
+    order: tuple[str, ...],
+) -> None:
+    channel = Channel()
+    channel.send(*order)
+
+    (incident,) = channel.state.incidents(WINDOW)
+    assert [incidents.Step(t.at, t.old, t.new) for t in sorted(map(transition, order), key=lambda t: t.at)] == (
+        incident.steps
+    )
+    assert incident.state == ALARM, "an older transition arriving last never moves the state back"
+    (record,) = channel.state.records
+    assert channel.pings(record.origin) <= 2
+    # Whoever saw an "OK again" note hears of the ALARM that followed it.
+    says = channel.newest_says(record.origin)
+    assert says in (None, ALARM), order
+    if any(m.says == OK and m.deleted for m in channel.messages.values()):
+        assert says == ALARM and any(m.says == ALARM and m.ping for m in channel.messages.values()), order
+
+
+def test_a_second_flap_is_shown_quietly_only_after_the_first_one_pinged() -> None:
+    channel = Channel()
+    channel.send("A0", "O5", "A10")
+    (record,) = channel.state.records
+    assert record.pinged_again
+    channel.send("O12", "A14")
+    assert channel.pings(record.origin) == 2
+    assert channel.newest_says(record.origin) == ALARM
+
+
+# ---- the state: acknowledged effects, storage, pruning ------------------------------------------
+
+
+def test_only_the_next_owed_effect_can_be_acknowledged() -> None:
+    state = AlarmState()
+    incidents.apply(state, transition("A0"), WINDOW)
+    incidents.apply(state, transition("O5"), WINDOW)  # nothing done yet: the post is still owed
+    first, *rest = state.owed
+    with pytest.raises(ValueError, match="not the next effect owed"):
+        state.acknowledge(rest[0], None)
+    state.acknowledge(first, "100")
+    assert state.records[0].message_id == "100" and state.owed == rest
+
+
+def test_an_edit_of_a_deleted_incident_message_that_posted_again_keeps_the_new_message() -> None:
+    state = AlarmState()
+    incidents.apply(state, transition("A0"), WINDOW)
+    state.acknowledge(state.owed[0], "100")
+    incidents.apply(state, transition("O5"), WINDOW)
+    state.acknowledge(state.owed[0], "200")  # the edit found 100 gone and posted 200
+    assert state.records[0].message_id == "200"
+
+
+def test_the_state_and_its_owed_effects_survive_storage() -> None:
+    state = AlarmState()
+    for text in ("A0", "O5", "A10"):
+        incidents.apply(state, transition(text), WINDOW)
+    assert AlarmState.from_json(state.to_json()) == state
+
+
+def test_work_owed_in_the_old_untyped_form_is_finished_not_lost() -> None:
+    stored = {
+        "steps": [{"at": 0, "old": "OK", "new": "ALARM"}, {"at": 5, "old": "ALARM", "new": "OK"}],
+        "messages": {},
+        "records": [{"origin": 0, "message_id": "100", "follow_up_id": "150"}],
+        "owed": [
+            {"do": "incident", "record": 0, "ping": False},
+            {"do": "follow_up", "record": 0},
+            {"do": "delete", "id": "150"},
+            {"do": "quiet", "message": "{}"},
+            {"do": "merged", "record": 9, "into": 0},
+        ],
     }
+    state = AlarmState.from_json(json.dumps(stored))
+    assert state.owed == [
+        EditIncident(0),
+        PostFollowUp(0, OK, ping=False),
+        DeleteMessage("150"),
+        PostNote("{}"),
+        MarkMerged(9, 0),
+    ]
 
 
-def send(client: Any, message: dict[str, Any], message_id: str | None = None) -> None:
-    client.lambda_.invoke("forward_alert", alarm_event(message, message_id=message_id))
-
-
-def history(message: Message) -> list[tuple[str, str, str]]:
-    return HISTORY_LINE.findall(message.payload["embeds"][0]["description"])
-
-
-def stamp(minute: float) -> str:
-    return (START + timedelta(minutes=minute)).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def title(message: Message) -> str:
-    embeds = message.payload.get("embeds") or [{}]
-    return embeds[0].get("title", "")
-
-
-def incident_messages(discord_fake: DiscordFake, name: str = "SiteTooSlow") -> list[Message]:
-    return [m for m in discord_fake.channel() if title(m).startswith(f"{name}: ")]
-
-
-def follow_ups(discord_fake: DiscordFake, name: str = "SiteTooSlow") -> list[Message]:
-    return [m for m in discord_fake.channel() if f"`{name}` is OK again" in m.payload.get("content", "")]
-
-
-def item(boto: Any, key: str) -> dict[str, Any]:
-    return boto("dynamodb").get_item(TableName=names.ALERT_STATE_TABLE, Key={"pk": {"S": key}}).get("Item", {})
-
-
-# ---- the behaviour ------------------------------------------------------------------------------
-
-
-def test_an_alarm_and_its_recovery_are_one_edited_message_and_one_quiet_follow_up(
-    client: Any, webhook: DiscordFake, alert_table: str
-) -> None:
-    send(client, alarm("ALARM", "OK", 0))
-    send(client, alarm("OK", "ALARM", 12))
-
-    incident, follow_up = webhook.channel()
-    assert not incident.quiet, "the opening ALARM pings"
-    (opened,) = incident.versions  # one edit
-    assert opened["embeds"][0]["title"] == "SiteTooSlow: ALARM"
-    assert opened["embeds"][0]["color"] == 15610675
-    embed = incident.payload["embeds"][0]
-    assert embed["title"] == "SiteTooSlow: OK (recovered)"
-    assert embed["color"] == 3066993
-    assert history(incident) == [(stamp(0), "OK", "ALARM"), (stamp(12), "ALARM", "OK")]
-    assert "lasted 12 min" in embed["description"]
-    assert {"name": "State", "value": "OK", "inline": False} in embed["fields"]
-    # Discord keeps neither the embeds nor the allowed mentions of an edited message.
-    (edit,) = webhook.edits
-    assert edit.json["allowed_mentions"] == {"parse": []} and edit.json["embeds"][0]["title"] == embed["title"]
-    # Edits notify nobody: the recovery is told by a short quiet post that links to the incident.
-    assert follow_up.quiet
-    assert "`SiteTooSlow` is OK again after 12 min in ALARM" in follow_up.payload["content"]
-    assert JUMP.search(follow_up.payload["content"])[1] == incident.id
-
-
-@pytest.mark.parametrize(("role", "pinged"), [("123456789012345678", True), ("@maintainers", False), ("", False)])
-def test_notifying_posts_mention_the_configured_role_and_quiet_ones_and_edits_nobody(
-    client: Any, webhook: DiscordFake, alert_table: str, monkeypatch: pytest.MonkeyPatch, role: str, pinged: bool
-) -> None:
-    monkeypatch.setenv("ALERT_MENTION_ROLE", role)
-    send(client, alarm("ALARM", "OK", 0))
-    send(client, alarm("OK", "ALARM", 12))
-
-    _, follow_up = webhook.channel()
-    opening = webhook.posts[0].json
-    if pinged:
-        assert opening["content"].startswith(f"<@&{role}>")
-        assert opening["allowed_mentions"] == {"roles": [role]}
-    else:  # unset, or not a role id: nobody, as before
-        assert "<@&" not in opening.get("content", "") and opening["allowed_mentions"] == {"parse": []}
-    (edit,) = webhook.edits
-    assert edit.json["allowed_mentions"] == {"parse": []} and "<@&" not in edit.json["content"]
-    assert follow_up.quiet and follow_up.payload["allowed_mentions"] == {"parse": []}
-    assert "<@&" not in follow_up.payload["content"]
-
-
-def test_a_flap_within_the_window_reopens_the_incident_and_a_later_alarm_opens_a_new_one(
-    client: Any, webhook: DiscordFake, alert_table: str
-) -> None:
-    for new, old, minute in [("ALARM", "OK", 0), ("OK", "ALARM", 5), ("ALARM", "OK", 10), ("OK", "ALARM", 12)]:
-        send(client, alarm(new, old, minute))
-    send(client, alarm("ALARM", "OK", 12 + 31))  # the window is 30 minutes after the recovery
-
-    first, second = incident_messages(webhook)
-    assert not first.quiet and not second.quiet, "one ping per incident opened"
-    assert len(history(first)) == 4 and title(first) == "SiteTooSlow: OK (recovered)"
-    assert {"name": "Flaps", "value": "1", "inline": False} in first.payload["embeds"][0]["fields"]
-    assert "flapped 1 time" in first.payload["embeds"][0]["description"]
-    assert history(second) == [(stamp(43), "OK", "ALARM")]
-    # Each recovery posted a follow-up, and the second replaced the first in the channel.
-    (follow_up,) = follow_ups(webhook)
-    assert "(1 flap)" in follow_up.payload["content"]
-    assert len(webhook.deletes) == 1
-    assert [m.quiet for m in webhook.messages.values()].count(False) == 2
-
-
-def test_the_flap_window_is_a_setting(client: Any, webhook: DiscordFake, alert_table: str, monkeypatch: Any) -> None:
-    monkeypatch.setenv("ALERT_FLAP_WINDOW_MINUTES", "5")
-    for new, old, minute in [("ALARM", "OK", 0), ("OK", "ALARM", 5), ("ALARM", "OK", 11)]:
-        send(client, alarm(new, old, minute))
-
-    assert [len(history(m)) for m in incident_messages(webhook)] == [2, 1]
-
-
-def test_insufficient_data_never_pings(client: Any, webhook: DiscordFake, alert_table: str) -> None:
-    send(client, alarm("INSUFFICIENT_DATA", "OK", 0, "TrafficAnomaly"))  # no incident: a quiet post
-    send(client, alarm("ALARM", "INSUFFICIENT_DATA", 10, "TrafficAnomaly"))
-    send(client, alarm("INSUFFICIENT_DATA", "ALARM", 20, "TrafficAnomaly"))  # open: an edit
-
-    lone, incident = webhook.channel()
-    assert lone.quiet and "INSUFFICIENT_DATA" in json.dumps(lone.payload)
-    assert not incident.quiet
-    assert title(incident) == "TrafficAnomaly: INSUFFICIENT_DATA"
-    assert len(incident.versions) == 1
-    assert [m.quiet for m in webhook.messages.values()] == [True, False]
-
-
-def test_an_ok_with_no_known_incident_posts_quietly(client: Any, webhook: DiscordFake, alert_table: str) -> None:
-    send(client, alarm("OK", "ALARM", 0))  # the first deploy, or state that has expired
-
-    (message,) = webhook.channel()
-    assert message.quiet
-    assert message.payload["embeds"][0]["title"] == "CloudWatch Alert - SiteTooSlow!"
-
-
-def test_other_messages_are_one_post_each_as_today_and_never_twice(
-    client: Any, webhook: DiscordFake, alert_table: str, boto: Any
-) -> None:
-    elb = (EVENTS / "elb-instance-event.json").read_text()
-    for message_id in ("elb-1", "elb-1", "text-1", "text-1"):
-        text = elb if message_id.startswith("elb") else "is the alert channel alive?"
-        client.lambda_.invoke("forward_alert", sns_event({"MessageId": message_id, "Message": text}))
-
-    elb_post, text_post = webhook.channel()
-    assert elb_post.payload["embeds"][0]["title"] == "ELB instance event: FailedHealthCheck"
-    assert text_post.payload["embeds"][0]["description"] == "is the alert channel alive?"
-    assert not elb_post.quiet and not text_post.quiet
-    record = item(boto, "delivery#elb-1")
-    assert record["status"]["S"] == "done" and record["posted"]["S"] == elb_post.id
-    assert abs(float(record["expires_at"]["N"]) - (time.time() + 86400)) < 600
-
-
-def test_redeliveries_and_second_publications_change_nothing(
-    client: Any, webhook: DiscordFake, alert_table: str
-) -> None:
-    send(client, alarm("ALARM", "OK", 0), "alarm-1")
-    send(client, alarm("ALARM", "OK", 0), "alarm-1")  # SNS delivered it again
-    send(client, alarm("ALARM", "OK", 0), "alarm-2")  # CloudWatch published it twice
-    send(client, alarm("OK", "ALARM", 3), "ok-1")
-    send(client, alarm("OK", "ALARM", 3), "ok-2")
-
-    incident, follow_up = webhook.channel()
-    assert len(incident.versions) == 1 and len(history(incident)) == 2
-    assert follow_up.quiet
-    # The incident, its one edit, the follow-up (GET: where the webhook posts, for the jump link).
-    assert [r.method for r in webhook.requests if r.method != "GET"] == ["POST", "PATCH", "POST"]
-
-
-def test_transitions_in_any_order_make_the_same_incident(client: Any, webhook: DiscordFake, alert_table: str) -> None:
-    flap = [("ALARM", "OK", 0), ("OK", "ALARM", 5), ("ALARM", "OK", 10), ("OK", "ALARM", 12)]
-    for number, order in enumerate(itertools.permutations(flap)):
-        name = f"SiteTooSlow-{number:02d}"
-        for new, old, minute in order:
-            send(client, alarm(new, old, minute, name))
-
-        (incident,) = incident_messages(webhook, name)
-        assert history(incident) == [(stamp(m), old, new) for new, old, m in flap], order
-        # The state never goes backwards: an older ALARM arriving last does not reopen it.
-        assert title(incident) == f"{name}: OK (recovered)", order
-        mine = [m for m in webhook.messages.values() if name in json.dumps(m.payload)]
-        assert [m.quiet for m in mine].count(False) <= 1, order
-
-
-def test_a_missing_recovery_long_ago_is_a_new_incident_not_a_silent_edit(
-    client: Any, webhook: DiscordFake, alert_table: str
-) -> None:
-    # Compiler Explorer's alarms publish no OK today: the next ALARM says OldStateValue OK.
-    send(client, alarm("ALARM", "OK", 0))
-    send(client, alarm("ALARM", "OK", 600))
-
-    old, new = incident_messages(webhook)
-    assert title(old) == "SiteTooSlow: over (no recovery was published)"
-    assert not new.quiet and title(new) == "SiteTooSlow: ALARM"
-
-
-def test_the_state_kept_for_an_alarm_stays_small_however_long_it_flaps(
-    client: Any, webhook: DiscordFake, alert_table: str, boto: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from chalicelib import incidents
-
+def test_the_state_kept_for_an_alarm_stays_small_however_long_it_flaps(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(incidents, "MAX_STEPS", 10)  # 100 in production; the rule is the same
+    channel = Channel()
     for hour in range(5):  # five incidents, hours apart, each flapping once
-        for new, old, minute in [("ALARM", "OK", 0), ("OK", "ALARM", 3), ("ALARM", "OK", 6), ("OK", "ALARM", 9)]:
-            send(client, alarm(new, old, hour * 60 + minute))
-
-    state = json.loads(item(boto, f"alarm#{alarm('OK', 'ALARM', 0)['AlarmArn']}")["state"]["S"])
+        channel.send(*(f"{s}{hour * 60 + m}" for s, m in [("A", 0), ("O", 3), ("A", 6), ("O", 9)]))
+    state = channel.state
     # Whole incidents are dropped: what is left of one would look like a new incident.
-    assert len(state["steps"]) == 8 and len(state["records"]) == 2
-    assert len(state["messages"]) <= incidents.MESSAGES_KEPT
-    assert len(incident_messages(webhook)) == 5, "no old incident posted again"
-    assert [len(history(m)) for m in incident_messages(webhook)] == [4] * 5
-
-    for hour in range(6):  # and an alarm with six short incidents: one SNS message kept for each of 3
-        send(client, alarm("ALARM", "OK", hour * 60, "Traffic"))
-        send(client, alarm("OK", "ALARM", hour * 60 + 3, "Traffic"))
-    state = json.loads(item(boto, f"alarm#{alarm('OK', 'ALARM', 0, 'Traffic')['AlarmArn']}")["state"]["S"])
-    assert len(state["steps"]) == 10 and len(state["records"]) == 5
-    assert len(state["messages"]) == incidents.MESSAGES_KEPT
-
-
-# ---- exactly once, under concurrency and crashes ------------------------------------------------
-
-
-def invoke(event: dict[str, Any]) -> None:
-    stats_app.forward_alert(event, LambdaContext(function_name="forward_alert", timeout_seconds=90))
-
-
-def all_at_once(events: list[dict[str, Any]]) -> list[BaseException]:
-    """Invoke the handler once per event, every invocation in its own thread, all released together."""
-    start, errors = threading.Barrier(len(events)), []
-
-    def run(event: dict[str, Any]) -> None:
-        start.wait()
-        try:
-            invoke(event)
-        except Exception as error:  # noqa: BLE001 (reported to the test)
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(event,)) for event in events]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return errors
-
-
-def test_concurrent_invocations_of_one_alarm_post_once_and_lose_no_transition(
-    webhook: DiscordFake, alert_table: str
-) -> None:
-    opening = alarm("ALARM", "OK", 0)
-    redelivered = alarm_event(opening, message_id="opening")
-    assert all_at_once([alarm_event(opening) for _ in range(4)] + [redelivered, redelivered]) == []
-
-    (incident,) = webhook.channel()
-    assert not incident.quiet and incident.versions == []
-
-    later = [alarm("OK", "ALARM", 5), alarm("ALARM", "OK", 10), alarm("OK", "ALARM", 12)]
-    events = [alarm_event(message) for message in later for _ in range(2)]
-    assert all_at_once(events) == []
-
-    (incident,) = incident_messages(webhook)
-    assert history(incident) == [
-        (stamp(0), "OK", "ALARM"),
-        (stamp(5), "ALARM", "OK"),
-        (stamp(10), "OK", "ALARM"),
-        (stamp(12), "ALARM", "OK"),
-    ]
-    assert title(incident) == "SiteTooSlow: OK (recovered)"
-    assert [m.quiet for m in webhook.messages.values()].count(False) == 1
-    assert len(follow_ups(webhook)) == 1
-
-
-class Crash(BaseException):
-    """The Lambda instance dies: nothing after this runs, not even an except clause."""
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def crash_after() -> Iterator[dict[str, Any]]:
-    """Kills the "invocation" right after its ``at``-th call that changes something (0: never).
-
-    Such a call is a DynamoDB write (however it ended) or a Discord request that Discord answered;
-    ``calls`` names them in order.
-    """
-    plan: dict[str, Any] = {"at": 0, "calls": []}
-
-    def after(call: str) -> None:
-        plan["calls"].append(call)
-        if plan["at"] and len(plan["calls"]) == plan["at"]:
-            raise Crash
-
-    def on_dynamodb(*_: Any, event_name: str = "", **__: Any) -> None:
-        if not event_name.endswith(".GetItem"):
-            after(event_name.rsplit(".", 1)[-1])
-
-    def on_discord(response: Any, *_: Any, **__: Any) -> None:
-        if response.request.method != "GET":
-            after(f"discord {response.request.method}")
-
-    aws.client("dynamodb-alerts").meta.events.register("after-call.dynamodb", on_dynamodb)
-    session = requests.Session()  # the Webhook the test builds sends with it
-    session.hooks["response"].append(on_discord)
-    plan["session"] = session
-    yield plan
-
-
-def test_a_crash_at_any_point_never_loses_the_work_or_posts_twice(
-    webhook: DiscordFake, alert_table: str, crash_after: dict[str, Any]
-) -> None:
-    """The retry of a crashed invocation finishes its work, and posts nothing twice.
-
-    The crashed invocation is the second recovery of a flapping incident: it edits the incident,
-    posts a follow-up and deletes the earlier one. It dies after each of its calls in turn; Lambda
-    retries it once its claims have expired. The one window no design closes is between Discord
-    saving a post and our saving its id: a crash there posts that message once more, and only then.
-    """
-    clock = Clock()
-    hook = Webhook(webhook.url, session=crash_after["session"])
-    crashed_after: list[str] = []
-    for point in itertools.count(1):
-        name = f"Flapping-{point}"
-        store = StateStore(aws.client("dynamodb-alerts"), alert_table, clock=clock)
-        for message in [alarm("ALARM", "OK", 0, name), alarm("OK", "ALARM", 5, name), alarm("ALARM", "OK", 10, name)]:
-            forwarder.forward(alarm_event(message)["Records"], hook, store)
-        crashed = alarm_event(alarm("OK", "ALARM", 12, name))
-        crash_after.update(at=point, calls=[])
-        try:
-            forwarder.forward(crashed["Records"], hook, store)
-        except Crash:
-            crashed_after.append(crash_after["calls"][-1])
-        else:
-            break  # every call of the invocation has had its crash
-        finally:
-            crash_after["at"] = 0
-        clock.now += forwarder.LAMBDA_TIMEOUT_SECONDS + 2  # Lambda's retry comes after the claims expired
-        forwarder.forward(crashed["Records"], hook, store)
-
-        (incident,) = incident_messages(webhook, name)
-        assert len(history(incident)) == 4 and title(incident) == f"{name}: OK (recovered)", crashed_after
-        posted = [m for m in webhook.messages.values() if f"`{name}` is OK again" in m.payload.get("content", "")]
-        if crashed_after[-1] == "discord POST":
-            assert len(posted) <= 3, crashed_after  # the one window: the follow-up's id was not saved yet
-        else:
-            assert len(posted) == 2 and len(follow_ups(webhook, name)) == 1, crashed_after
-    assert "discord PATCH" in crashed_after and "discord DELETE" in crashed_after, crashed_after
-
-
-def test_a_crash_of_a_plain_message_after_its_post_never_posts_it_again(
-    webhook: DiscordFake, alert_table: str, crash_after: dict[str, Any], boto: Any
-) -> None:
-    clock = Clock()
-    store = StateStore(aws.client("dynamodb-alerts"), alert_table, clock=clock)
-    hook = Webhook(webhook.url, session=crash_after["session"])
-    event = sns_event({"MessageId": "plain", "Message": "disk full on the builder"})
-    crash_after["at"] = 3  # the claim, the post, the record of the post: then the instance dies
-
-    with pytest.raises(Crash):
-        forwarder.forward(event["Records"], hook, store)
-    assert crash_after["calls"] == ["PutItem", "discord POST", "UpdateItem"]
-    crash_after["at"] = 0
-    clock.now += forwarder.LAMBDA_TIMEOUT_SECONDS + 2
-    forwarder.forward(event["Records"], hook, store)  # Lambda's retry
-
-    (message,) = webhook.channel()
-    assert message.payload["embeds"][0]["description"] == "disk full on the builder"
-    assert item(boto, "delivery#plain")["status"]["S"] == "done"
-
-
-def test_a_store_that_is_busy_for_longer_than_we_wait_defers_to_lambdas_retry(
-    webhook: DiscordFake, alert_table: str, boto: Any
-) -> None:
-    clock = Clock()
-    store = StateStore(aws.client("dynamodb-alerts"), alert_table, clock=clock, sleep=_advance(clock))
-    opening = alarm("ALARM", "OK", 0)
-    arn = opening["AlarmArn"]
-    boto("dynamodb").put_item(
-        TableName=alert_table,
-        Item={"pk": {"S": f"alarm#{arn}"}, "lock_owner": {"S": "another"}, "lock_expires": {"N": str(clock.now + 60)}},
-    )
-    event = alarm_event(opening, message_id="busy")
-
-    with pytest.raises(Busy):
-        forwarder.forward(event["Records"], Webhook(webhook.url), store)
-    assert webhook.channel() == []
-    assert item(boto, "delivery#busy") == {}, "a failed delivery gives its claim back"
-
-    clock.now += 60
-    forwarder.forward(event["Records"], Webhook(webhook.url), store)
-    (incident,) = webhook.channel()
-    assert not incident.quiet
-
-
-def _advance(clock: Clock) -> Any:
-    def sleep(seconds: float) -> None:
-        clock.now += seconds
-
-    return sleep
-
-
-# ---- never lose an alert to the bookkeeping -----------------------------------------------------
-
-
-def test_an_unreachable_state_store_still_posts_and_says_so(
-    client: Any, webhook: DiscordFake, alert_table: str, monkeypatch: pytest.MonkeyPatch, caplog: Any
-) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
-    send(client, alarm("ALARM", "OK", 0))
-    send(client, alarm("OK", "ALARM", 5))
-
-    alarm_post, ok_post = webhook.channel()
-    assert alarm_post.payload["embeds"][0]["title"] == "CloudWatch Alert - SiteTooSlow!"
-    assert not alarm_post.quiet and ok_post.quiet
-    assert caplog.text.count("posting without state") == 2
-
-
-def test_a_store_failing_midway_still_posts_and_is_not_called_again_to_time_out(
-    client: Any, webhook: DiscordFake, alert_table: str, caplog: Any
-) -> None:
-    from botocore.exceptions import EndpointConnectionError
-
-    calls: list[str] = []
-
-    def before_call(*_: Any, event_name: str = "", **__: Any) -> None:
-        calls.append(event_name.rsplit(".", 1)[-1])
-        if calls.count("UpdateItem") == 2:  # after the claim and the lock: saving the state fails
-            raise EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
-
-    aws.client("dynamodb-alerts").meta.events.register("before-call.dynamodb", before_call)
-    send(client, alarm("ALARM", "OK", 0))
-
-    # Every further call would wait out the same timeouts (7 s each) against the 90 s budget.
-    assert calls == ["PutItem", "UpdateItem", "UpdateItem"]
-    (post,) = webhook.channel()
-    assert post.payload["embeds"][0]["title"] == "CloudWatch Alert - SiteTooSlow!" and not post.quiet
-    assert "posting without state" in caplog.text
-
-
-def test_an_unreadable_stored_state_costs_no_alert(
-    client: Any, webhook: DiscordFake, alert_table: str, boto: Any
-) -> None:
-    opening = alarm("ALARM", "OK", 0)
-    boto("dynamodb").put_item(
-        TableName=alert_table, Item={"pk": {"S": f"alarm#{opening['AlarmArn']}"}, "state": {"S": '{"steps": [{"x"'}}
-    )
-    send(client, opening)
-    send(client, alarm("OK", "ALARM", 5))
-
-    incident, follow_up = webhook.channel()
-    assert not incident.quiet and title(incident) == "SiteTooSlow: OK (recovered)" and follow_up.quiet
-
-
-def test_a_bug_in_the_state_machine_costs_no_alert(
-    client: Any, webhook: DiscordFake, alert_table: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from chalicelib import incidents
-
-    def broken(*_: Any) -> str:
-        raise KeyError("a shape nobody foresaw")
-
-    monkeypatch.setattr(incidents, "apply", broken)
-    send(client, alarm("ALARM", "OK", 0))
-
-    (post,) = webhook.channel()
-    assert post.payload["embeds"][0]["title"] == "CloudWatch Alert - SiteTooSlow!" and not post.quiet
-
-
-def test_a_deleted_incident_message_is_posted_again_and_that_one_is_kept(
-    client: Any, webhook: DiscordFake, alert_table: str
-) -> None:
-    send(client, alarm("ALARM", "OK", 0))
-    (first,) = webhook.channel()
-    requests.delete(f"{webhook.url}/messages/{first.id}", timeout=5).raise_for_status()  # someone tidied up
-
-    send(client, alarm("OK", "ALARM", 5))
-    send(client, alarm("ALARM", "OK", 10))
-
-    (incident,) = incident_messages(webhook)
-    assert incident.id != first.id and incident.quiet, "posted again, without pinging a second time"
-    assert len(history(incident)) == 3 and len(incident.versions) == 1, "the new message is the one edited"
-
-
-def test_a_deleted_webhook_raises_and_the_retry_finishes_the_work(
-    client: Any, webhook: DiscordFake, alert_table: str
-) -> None:
-    send(client, alarm("ALARM", "OK", 0))
-    webhook.script[:] = [Reply(404, {"message": "Unknown Webhook", "code": 10015}, method="PATCH")]
-    recovery = alarm_event(alarm("OK", "ALARM", 5), message_id="recovery")
-
-    with pytest.raises(DeliveryError, match="HTTP 404"):
-        client.lambda_.invoke("forward_alert", recovery)
-    (incident,) = webhook.channel()
-    assert title(incident) == "SiteTooSlow: ALARM"
-
-    client.lambda_.invoke("forward_alert", recovery)  # Lambda's retry, once the webhook is back
-    incident, follow_up = webhook.channel()
-    assert title(incident) == "SiteTooSlow: OK (recovered)" and follow_up.quiet
-
-
-def test_an_edit_rate_limit_is_waited_out_within_the_deadline_or_left_to_lambdas_retry(
-    client: Any, webhook: DiscordFake, alert_table: str
-) -> None:
-    send(client, alarm("ALARM", "OK", 0))
-    webhook.script[:] = [Reply.edit_rate_limited(0.2)]
-    send(client, alarm("INSUFFICIENT_DATA", "ALARM", 3))
-    (incident,) = webhook.channel()
-    assert title(incident) == "SiteTooSlow: INSUFFICIENT_DATA" and len(webhook.edits) == 2
-
-    webhook.script[:] = [Reply.edit_rate_limited(120)]  # longer than the 40 s deadline
-    recovery = alarm_event(alarm("OK", "INSUFFICIENT_DATA", 5), message_id="recovery")
-    with pytest.raises(DeliveryError, match="30046"):
-        client.lambda_.invoke("forward_alert", recovery)
-    client.lambda_.invoke("forward_alert", recovery)
-
-    incident, follow_up = webhook.channel()
-    assert title(incident) == "SiteTooSlow: OK (recovered)" and len(history(incident)) == 3
-    assert follow_up.quiet and len(webhook.posts) == 2
-
-
-def test_the_state_table_keeps_an_open_incident_and_expires_a_closed_one(
-    client: Any, webhook: DiscordFake, alert_table: str, boto: Any
-) -> None:
-    opening = alarm("ALARM", "OK", 0)
-    send(client, opening, "opening")
-    key = f"alarm#{opening['AlarmArn']}"
-    assert "expires_at" not in item(boto, key), "an open incident is never forgotten"
-    assert "lock_owner" not in item(boto, key)
-    assert item(boto, "delivery#opening")["status"]["S"] == "done"
-
-    send(client, alarm("OK", "ALARM", 5))
-    assert abs(float(item(boto, key)["expires_at"]["N"]) - (time.time() + 7 * 86400)) < 600
-
-
-# ---- the Discord client and the fake ------------------------------------------------------------
-
-
-def test_the_client_edits_deletes_and_links_messages_as_discord_expects(caplog: Any) -> None:
-    caplog.set_level("INFO", logger="chalicelib.webhook")
-    with DiscordFake() as fake:
-        hook = Webhook(fake.url + "?thread_id=7")
-        message = {"content": "", "embeds": [{"title": "first"}], "allowed_mentions": {"parse": []}}
-        posted = hook.post(message)
-        hook.edit(posted["id"], {**message, "embeds": [{"title": "second"}]})
-        assert hook.jump_url(posted["id"]) == f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{posted['id']}"
-        hook.delete(posted["id"])
-        with pytest.raises(MessageGone):
-            hook.edit(posted["id"], message)
-
-    patch = fake.edits[0]
-    assert patch.path.endswith(f"/messages/{posted['id']}") and patch.query == {"thread_id": "7"}
-    assert patch.json == {"content": "", "embeds": [{"title": "second"}], "allowed_mentions": {"parse": []}}
-    assert fake.messages[posted["id"]].deleted
-    # Every request logs what it did in words, the look-up of the webhook (GET) too.
-    done = [r.getMessage().split(" (HTTP")[0] for r in caplog.records if "(HTTP 2" in r.getMessage()]
-    assert done == [
-        "alert delivered to Discord",
-        "Discord message edited",
-        "Discord webhook looked up",
-        "Discord message deleted",
-    ]
-
-
-@pytest.mark.parametrize(("retry_after", "delivered"), [(20.0, True), (39.5, False)])
-def test_an_edit_rate_limit_is_honoured_however_long_if_it_fits_the_deadline(
-    retry_after: float, delivered: bool
-) -> None:
-    clock = Clock()
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        clock.now += seconds
-
-    message = {"content": "x", "allowed_mentions": {"parse": []}}
-    with DiscordFake() as fake:
-        # Longer than a post would wait (15 s), within the 40 s deadline: an edit waits it out.
-        hook = Webhook(fake.url, sleep=sleep, clock=clock, timeout=(1.0, 1.0))
-        posted = hook.post(message)
-        fake.script[:] = [Reply.edit_rate_limited(retry_after)]
-        if delivered:
-            hook.edit(posted["id"], {**message, "content": "y"})
-        else:
-            with pytest.raises(DeliveryError, match="30046"):
-                hook.edit(posted["id"], {**message, "content": "y"})
-
-    assert slept == ([retry_after] if delivered else [])
-    assert fake.messages[posted["id"]].payload["content"] == ("y" if delivered else "x")
-
-
-def test_the_fake_refuses_an_edit_that_would_ping_and_keeps_the_flags_of_a_quiet_post() -> None:
-    with DiscordFake() as fake:
-        body = discord.quiet({"content": "hello", "allowed_mentions": {"parse": []}})
-        saved = requests.post(fake.url, params={"wait": "true"}, json=body, timeout=5).json()
-        refused = requests.patch(f"{fake.url}/messages/{saved['id']}", json={"content": "@everyone"}, timeout=5)
-        unknown = requests.patch(f"{fake.url}/messages/1", json=body, timeout=5)
-
-    assert saved["flags"] == discord.SUPPRESS_NOTIFICATIONS and fake.messages[saved["id"]].quiet
-    assert refused.status_code == 400 and fake.messages[saved["id"]].payload["content"] == "hello"
-    assert (unknown.status_code, unknown.json()["code"]) == (404, 10008)
+    assert len(state.steps) == 8 and len(state.records) == 2
+    assert len(state.messages) <= incidents.MESSAGES_KEPT
+    assert sum(m.kind == "incident" for m in channel.messages.values()) == 5, "no old incident posted again"
+
+    many = Channel()
+    for hour in range(6):
+        many.send(f"A{hour * 60}", f"O{hour * 60 + 3}")
+    assert len(many.state.steps) == 10 and len(many.state.records) == 5
+    assert len(many.state.messages) == incidents.MESSAGES_KEPT
+
+
+def test_an_open_incident_or_owed_work_keeps_the_state() -> None:
+    state = AlarmState()
+    incidents.apply(state, transition("A0"), WINDOW)
+    assert state.open
+    incidents.apply(state, transition("O5"), WINDOW)
+    assert not state.open
