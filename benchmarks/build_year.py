@@ -235,8 +235,8 @@ def year(quick: bool = False, seed: int = 2026) -> Year:
                 continue  # archived: no commit ever again
             if _commits_on(repo, key, day, rng, waking_repos):
                 times.append(when)
-        # A sleeping fork's last commits were long before the year (its last build too).
-        if repo.profile == "fork":
+        # A sleeping fork's or a quiet repository's last commits were long before the year (its last build too).
+        if repo.profile in ("fork", "quiet"):
             times.insert(0, start - DAY * rng.randrange(60, 200))
         times.sort()
 
@@ -270,9 +270,9 @@ def year(quick: bool = False, seed: int = 2026) -> Year:
             events.append(Event(finished, "build", (item,)))
             if status in GOOD:
                 last_built = night
-        if entry.name in wake_day or (entry.repos and _target(entry.repos[0])[0].startswith("fork")):
-            # The sleeping forks' last good build, a week after their last commit, long before the year.
-            first = min(commits[_target(entry.repos[0])])
+        first = min((t for url in entry.repos for t in commits.get(_target(url), [])), default=start)
+        if first < start:
+            # The last good build after a commit long before the year: an idle target's entry has a history.
             finished = first + 7 * DAY + timedelta(hours=2)
             item = {
                 "compiler": entry.name,
