@@ -10,7 +10,7 @@ from typing import Any
 
 from chalicelib import alerts, discord
 from chalicelib.build_problems import CLEARED, REMOVED, Closed, Problem, days_open
-from chalicelib.build_rules import RULE_WORDS
+from chalicelib.build_rules import RULE_WORDS, Rule
 from chalicelib.text import utf16_length
 
 FOOTER = "Build watch · compiler-workflows' daily builds (README, Build watch)"
@@ -36,7 +36,7 @@ def resolved(closed: Sequence[Closed], now: datetime) -> dict[str, Any]:
         title = f"Build watch: {len(closed)} problems resolved"
     lines = [
         f"✅ **{_name(c.problem.compiler)}**: {RULE_WORDS[c.problem.rule]}, open {_days(days_open(c.problem, now))}: "
-        f"{_why(c.why)}"
+        f"{_why(c)}"
         for c in closed
     ]
     return discord.quiet(_message(title, _fit(lines, "resolved problem"), alerts.GREEN, now))
@@ -87,8 +87,18 @@ def _fit(sections: list[str], what: str) -> str:
     return "\n\n".join(kept)
 
 
-def _why(why: str) -> str:
-    return {CLEARED: "cleared", REMOVED: "the build left compilers.yaml"}.get(why, why)
+def _why(closed: Closed) -> str:
+    if closed.why == CLEARED:
+        return _CLEARED[closed.problem.rule]
+    return {REMOVED: "the build left compilers.yaml"}.get(closed.why, closed.why)
+
+
+_CLEARED = {
+    Rule.STALE: "a good build caught up with upstream",
+    Rule.GATE: "every target reads as a working gate again",
+    Rule.FAILING: "a good build arrived",
+    Rule.NOT_RUNNING: "it builds again",
+}
 
 
 def _name(compiler: str) -> str:

@@ -27,6 +27,8 @@ FIRST_PAGE = 20
 SUCCESS_SEARCH_PAGES = (180, 800)
 _READ_BOUNDARIES = tuple(itertools.accumulate(SUCCESS_SEARCH_PAGES, initial=FIRST_PAGE))[1:]
 MAX_ITEMS_READ = _READ_BOUNDARIES[-1]
+# The build watch's pages (history): the newest 20, then on to 200 and 1,000 only while no good build is found.
+_WATCH_BOUNDARIES = (FIRST_PAGE, *_READ_BOUNDARIES)
 # DynamoDB also ends a page at 1 MB, so a page may come back short; this bounds the requests.
 MAX_REQUESTS = 6
 OK = "OK"
@@ -205,7 +207,7 @@ def _history(dynamodb: Any, table: str, compiler: str) -> History:
     found: list[Build] = []
     items_read, requests, start_key = 0, 0, None
     while requests < MAX_REQUESTS and items_read < MAX_ITEMS_READ:
-        limit = next(bound for bound in _READ_BOUNDARIES if bound > items_read) - items_read
+        limit = next(bound for bound in _WATCH_BOUNDARIES if bound > items_read) - items_read
         page = _query(dynamodb, table, compiler, limit=limit, start_key=start_key)
         requests += 1
         items = page.get("Items", [])

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+import app as stats_app
 from devkit.discord_fake import DiscordFake, Reply
 from devkit.github_fake import GitHubFake
-from devkit.lambda_events import scheduled_event
+from devkit.lambda_events import LambdaContext, scheduled_event
 
 DAY0 = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
 WORKFLOWS = "compiler-explorer/compiler-workflows"
@@ -48,11 +49,15 @@ class World:
     def commit(self, repo: str, branch: str, days_before_day0: float) -> None:
         self.gh.add_commit(repo, branch, DAY0 - timedelta(days=days_before_day0))
 
-    def run(self, day: int = 0, event_id: str | None = None) -> Any:
+    def run(self, day: int = 0, event_id: str | None = None, lambda_time: bool = False) -> Any:
+        """Invoke the function through the Chalice test client (whose context says 3 s are left), or,
+        with ``lambda_time``, as Lambda does with the function's 120 s (so GitHub's retries fit)."""
         self.runs += 1
         event = scheduled_event(
             event_id or f"run-{self.runs}", (DAY0 + timedelta(days=day)).strftime("%Y-%m-%dT%H:%M:%SZ")
         )
+        if lambda_time:
+            return stats_app.app.handler_map["watch_builds"](event, LambdaContext(timeout_seconds=120))
         return self.client.lambda_.invoke("watch_builds", event)
 
     # What reached Discord
@@ -215,7 +220,7 @@ def test_a_problem_pings_once_is_edited_while_it_lasts_resolved_quietly_and_ping
     world.builds("gcc", "OK", day=2)
     world.run(day=2)
     (resolution,) = [p for p in world.quiet() if "resolved" in _title(p)]
-    assert "gcc**: failing every night, open 2 days: cleared" in _text(resolution)
+    assert "gcc**: failing every night, open 2 days: a good build arrived" in _text(resolution)
     assert "no open problems" in world.open_list()
 
     world.builds("gcc", "", day=3)
@@ -447,3 +452,60 @@ def test_the_state_is_kept_under_the_watchs_own_keys(world: World, boto: Any) ->
     )
     assert json.loads(state["state"]["S"])["owed"] == []
     assert "lock_owner" not in state
+
+
+def test_a_missing_compilers_yaml_is_an_outage(world: World) -> None:
+    with pytest.raises(Exception, match=r"GitHub has no compilers\.yaml in compiler-explorer/compiler-workflows"):
+        world.run()
+
+    (outage,) = world.posts()
+    assert outage["flags"] & 4096
+
+
+def test_github_failing_midway_stays_within_the_runs_budget_and_opens_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answered: list[str] = []
+
+    def then_fail(request: Any) -> None:
+        # Every rule-1 look-up (a commits request with `since`) answers 502, retried once each.
+        answered.append(request.path)
+        if request.path.endswith("/commits") and "since" not in request.query and len(answered) == 5:
+            failing.fail(502, times=1000)
+
+    with GitHubFake(token="test-github-token", echo=then_fail) as failing:
+        monkeypatch.setenv("GITHUB_API_URL", failing.url)
+        world.gh = failing
+        world.compilers(
+            '{ image: a, name: a, repos: ["https://github.com/o/a", "https://github.com/o/b/tree/x"] }',
+            '{ image: b, name: b, repos: ["https://github.com/o/a"] }',
+        )
+        for repo, branch in (("o/a", "main"), ("o/b", "x")):
+            world.commit(repo, branch, 1)  # recent commits: only the look-up can say if older ones wait
+        world.builds("a", "OK", day=-30)
+        world.builds("b", "OK", day=-30)
+
+        world.run(lambda_time=True)
+
+        # 1 file + 2 repositories + 2 (repository, branch) + 3 (entry, target) = 8, retries included:
+        # without the budget the three failing look-ups and their retries would make 11.
+        assert len(failing.requests) == 8
+        assert [r.status for r in failing.requests[5:]] == [502, 502, 502]
+    assert world.posts() == []
+
+
+def test_a_run_that_finds_the_watch_held_by_another_posts_nothing_and_raises(world: World, boto: Any) -> None:
+    from chalicelib.state_store import StateStore
+
+    world.compilers("{ image: gcc, name: gcc }")
+    world.builds("gcc", "", "", "")
+    StateStore(boto("dynamodb"), "compiler-explorer-alerts").lock("build-watch#state", "another-run", 600)
+
+    with pytest.raises(Exception, match="held by another invocation"):
+        world.run(event_id="the-event")
+
+    assert world.discord.requests == []
+    # The claim was given back, so Lambda's retry, once the other run is done, does the work.
+    StateStore(boto("dynamodb"), "compiler-explorer-alerts").unlock("build-watch#state", "another-run")
+    world.run(event_id="the-event")
+    assert len(world.notifying()) == 1
