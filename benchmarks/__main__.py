@@ -22,7 +22,7 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 # (steady calls per variant per case: page load, build lookup; warm-up calls; cold-start
 # processes per target and memory size, and the warm calls each project one makes after its
 # first; throughput clients and page loads per client; the whole scripted month of alerts, or a
-# few of each kind; the build watch's year of 99 entries, or 40 days of 21)
+# few of each kind; the build watch's year of 99 entries, or 26 days of 12)
 FULL = {
     "pageload_calls": 200,
     "build_calls": 100,

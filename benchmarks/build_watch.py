@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import statistics
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -212,6 +213,8 @@ class _Replay:
             github.add_branch(repo, branch)
         github.put_file(WORKFLOWS_REPOSITORY, "compilers.yaml", "main", self.scenario.yaml)
         for day, now, events in build_year.runs(self.scenario):
+            if day and day % 30 == 0:
+                print(f"  build watch: day {day} of {self.scenario.days}", file=sys.stderr, flush=True)
             builds = self._catch_up(events)
             if builds:
                 seed.write(dynamodb, BUILD_TABLE, builds)
@@ -330,3 +333,30 @@ def _text(message: Message) -> str:
         parts.append(str((embed.get("footer") or {}).get("text") or ""))
     # Discord markdown escapes (``clang\\_ir``) are not part of the name a reader sees.
     return re.sub(r"\\([\\_*~`|>#-])", r"\1", "\n".join(parts))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Row 7 alone: ``python -m benchmarks.build_watch [--quick] [--output FILE]``, on a moto server of its own."""
+    import argparse
+
+    from benchmarks import report
+    from devkit.moto import MotoProcess
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.build_watch", description=main.__doc__)
+    parser.add_argument("--quick", action="store_true", help="26 days of 12 entries (the smoke test's size)")
+    parser.add_argument("--cold-runs", type=int, default=3, help="fresh processes for the cold and warm figures")
+    parser.add_argument("--output", type=Path, default=Path("build/bench-watch.json"))
+    args = parser.parse_args(argv)
+    with MotoProcess(count=True) as emulator:
+        aws_setup.set_environment(emulator.endpoint)
+        row = build_watch_row(emulator, quick=args.quick, cold_runs=args.cold_runs)
+    found = report._watch_targets(row)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({**row, "targets": report.as_json(found)}, indent=2) + "\n")
+    print("\n".join("| " + " | ".join(cells) + " |" for cells in report._watch_rows(row)))
+    print("\nTargets:\n" + report.target_lines(found) + f"\n\nwritten to {args.output}")
+    return 0 if all(t.met for t in found) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -554,7 +554,7 @@ def _watch_rows(watch: dict[str, Any] | None) -> list[tuple[str, ...]]:
     case = (
         f"build watch, {scenario['days']} days of {scenario['entries']} entries"
         + (" (quick)" if watch["quick"] else "")
-        + f", {len(scenario['github_down_days'])} days GitHub down"
+        + f", GitHub down on {len(scenario['github_down_days'])} of them"
     )
     cold = watch.get("coldstart")
     if cold:

@@ -75,6 +75,13 @@ def test_every_injected_problem_is_in_the_history(which: str, request: pytest.Fi
 
 
 @pytest.mark.parametrize("which", ["full", "quick"])
+def test_every_entry_has_a_good_build_before_the_year(which: str, request: pytest.FixtureRequest) -> None:
+    scenario: Year = request.getfixturevalue(which)
+    before = {b["compiler"] for b in scenario.builds() if b["status"] in build_year.GOOD and b["timestamp"] < "2026"}
+    assert before == {e.name for e in scenario.entries}
+
+
+@pytest.mark.parametrize("which", ["full", "quick"])
 def test_a_gated_build_runs_only_after_a_commit_in_the_week_before(which: str, request: pytest.FixtureRequest) -> None:
     scenario: Year = request.getfixturevalue(which)
     commits: dict[tuple[str, str], list[datetime]] = {}
