@@ -9,7 +9,8 @@ after the next transition, and invocations whose instance dies right after its p
 
 The month (November 2026, UTC): ``SiteTooSlow`` with two short incidents, a recovery whose
 ALARM arrives after it, and an evening of flapping a dozen times in an hour; a
-``High5xx_godbolt.org`` incident and its recovery; ``TrafficAnomaly`` with INSUFFICIENT_DATA gaps,
+``High5xx_godbolt.org`` incident and its recovery, and one that is back in ALARM 20 minutes
+after its recovery; ``TrafficAnomaly`` with INSUFFICIENT_DATA gaps,
 one inside an incident; the 24 ``Budget_*`` billing alarms on one metric, crossed one after
 another, all reset to OK on the 1st; ELB instance events, a console test and other JSON.
 ``quick`` keeps a few of each kind.
@@ -157,6 +158,13 @@ def month(quick: bool = False) -> Scenario:
     recovery = b.transition(high5xx, "OK", day(8, 2, 41))
     one(recovery, fault="crash after post")
     one(b.again(recovery), "second publication")
+
+    # High5xx_godbolt.org again on the 16th: it recovers, and 20 minutes later it is back (the
+    # maintainer who read "OK" must hear of it), then recovers for good.
+    one(b.transition(high5xx, "ALARM", day(16, 3)))
+    one(b.transition(high5xx, "OK", day(16, 3, 10)))
+    one(b.transition(high5xx, "ALARM", day(16, 3, 30)))
+    one(b.transition(high5xx, "OK", day(16, 3, 50)))
 
     # TrafficAnomaly: INSUFFICIENT_DATA gaps at night, one inside an incident, whose opening
     # post is rate limited and retried after the gap that followed it.

@@ -10,8 +10,13 @@ reading of the policy (``expected_incidents``), never against the forwarder's ow
 
 The old forwarder (the seed's, and this project's before the incidents) posts once per SNS
 message, and every post pings.
+
+A return to ALARM after a recovery (within the flap window) has reached someone when a notifying
+"in ALARM again" note for its incident was posted for it or for an earlier return of the same
+incident (one that keeps flapping pings once); an incident pings at most twice.
 """
 
+import itertools
 import json
 import logging
 import os
@@ -35,7 +40,12 @@ LAMBDA_ATTEMPTS = 3  # the first and MaximumRetryAttempts (2), resources/wiring.
 RETRY_AFTER_WAVES = 2  # Lambda retries an async event a minute or more later: after other deliveries
 INCIDENT_TITLE = re.compile(r"^(?P<name>.+): (?P<state>ALARM|OK \(recovered\)|INSUFFICIENT_DATA|over \(.*\))$")
 HISTORY_LINE = re.compile(r"^`(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)` (\w+) → (\w+)$", re.MULTILINE)
-FOLLOW_UP = re.compile(r"^✅ `(?P<name>.+)` is OK again after .*/(?P<incident>\d+)$")
+FOLLOW_UP = re.compile(
+    r"^(?:<@&\d+> )?(?:✅|🔴) `(?P<name>.+)` is (?:OK again after|in ALARM again,) .*/(?P<incident>\d+)$"
+)
+AGAIN = re.compile(
+    r"^(?:<@&\d+> )?🔴 `.+` is in ALARM again, (?P<nth>\d+)(?:st|nd|rd|th) time in .*/(?P<incident>\d+)$"
+)
 
 
 class Crash(BaseException):
@@ -271,7 +281,8 @@ def check(scenario: Scenario, discord_fake: DiscordFake) -> dict[str, Any]:
             shown_incidents.setdefault((name, lines[0][0]), []).append(message)
     follow_ups = Counter(m.payload.get("content", "").rsplit("/", 1)[-1] for m in channel if _is_follow_up(m))
 
-    incidents = duplicates = lost = right = alarm_pings = 0
+    incidents = duplicates = lost = right = alarm_pings = returns = reached = most_pings = 0
+    again_notes = [m for m in ever if AGAIN.match(m.payload.get("content", ""))]
     wrong: list[str] = []
     for alarm, steps in scenario.transitions().items():
         for incident in expected_incidents(steps, scenario.flap_window_ms):
@@ -284,6 +295,17 @@ def check(scenario: Scenario, discord_fake: DiscordFake) -> dict[str, Any]:
                 continue
             duplicates += len(messages) - 1
             alarm_pings += sum(not m.quiet for m in messages)
+            ids = {m.id for m in messages}
+            pinged = [
+                int(match["nth"])
+                for m in again_notes
+                if not m.quiet and (match := AGAIN.match(m.payload["content"])) and match["incident"] in ids
+            ]
+            # The k-th return to ALARM is the (k + 1)-th time in ALARM.
+            nths = [k + 1 for k in range(1, _returns(incident["steps"]) + 1)]
+            returns += len(nths)
+            reached += sum(1 for nth in nths if pinged and nth >= min(pinged))
+            most_pings = max(most_pings, sum(not m.quiet for m in messages) + len(pinged))
             final = max(messages, key=lambda m: len(_incident(m)[1]))
             shown = _incident(final)[1]
             lost += len(set(lines) - set(shown))
@@ -322,9 +344,17 @@ def check(scenario: Scenario, discord_fake: DiscordFake) -> dict[str, Any]:
         "lost_transitions": lost,
         "lost_other_messages": others_lost,
         "incidents_expected": incidents,
+        "returns_to_alarm": returns,
+        "returns_reached": reached,
+        "most_pings_per_incident": most_pings,
         "incidents_right": right,
         "wrong": wrong,
     }
+
+
+def _returns(steps: list[tuple[int, str, str]]) -> int:
+    """ALARMs that follow a recovery within one incident."""
+    return sum(1 for before, step in itertools.pairwise(steps) if step[2] == "ALARM" and before[2] == "OK")
 
 
 def _incident(message: Message) -> tuple[str | None, list[tuple[str, str, str]]]:

@@ -275,9 +275,17 @@ def _noise_rows(noise: dict[str, Any] | None) -> list[tuple[str, ...]]:
         (
             "6",
             case,
-            "edits; quiet follow-ups posted (replaced by a later one)",
+            "edits; follow-ups posted (replaced by a later one)",
             f"{ours['edits']}; {ours['follow_ups_posted']} ({ours['follow_ups_replaced']})",
             f"{old['edits']}; 0",
+            "",
+        ),
+        (
+            "6",
+            case,
+            "returns to ALARM after a recovery: reached someone; most pings per incident",
+            f"{ours['returns_to_alarm']}: {ours['returns_reached']}; {ours['most_pings_per_incident']}",
+            f"{ours['returns_to_alarm']}: {ours['returns_to_alarm']}; every transition pings",
             "",
         ),
         ("6", case, "duplicates", str(ours["duplicates"]), str(old["duplicates"]), ""),
@@ -508,9 +516,19 @@ def _noise_targets(noise: dict[str, Any] | None) -> list[Target]:
             f"{runs['dead_lettered']} dead-lettered",
         ),
         Target(
-            "alert noise: pinging posts for alarms at most one per incident opened",
+            "alert noise: incident messages ping at most once per incident opened",
             ours["pinging_alarm_posts"] <= scenario["incidents_opened"],
             f"{ours['pinging_alarm_posts']} for {scenario['incidents_opened']} incidents",
+        ),
+        Target(
+            "alert noise: every return to ALARM after a recovery reached someone",
+            ours["returns_reached"] == ours["returns_to_alarm"] > 0,
+            f"{ours['returns_reached']} of {ours['returns_to_alarm']}",
+        ),
+        Target(
+            "alert noise: at most 2 pings per incident",
+            ours["most_pings_per_incident"] <= 2,
+            f"at most {ours['most_pings_per_incident']}",
         ),
         Target(
             "alert noise: every incident message's final state and history right",

@@ -18,10 +18,10 @@ from datetime import UTC
 from typing import Any
 
 from chalicelib import values
+from chalicelib.aws import DEFAULT_REGION
 from chalicelib.incidents import STATES, Transition
 from chalicelib.text import cut
 
-DEFAULT_REGION = "us-east-1"
 ALARM_ARN = re.compile(r"arn:aws[\w-]*:cloudwatch:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):")
 REGION_CODE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
 ALARM_EVENT = "CloudWatch Alarm State Change"

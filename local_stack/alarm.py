@@ -5,7 +5,8 @@ the message is what CloudWatch publishes for production's ``SiteTooSlow`` alarm,
 handles it as it would a real one. The alarm itself lives in the emulator's CloudWatch, so each
 run is a transition from the state the last one left (``OldStateValue``), later than the last
 (``StateChangeTime``); asking for the state it is already in publishes nothing, as CloudWatch
-publishes only changes. Try ALARM, OK, ALARM: one message, edited, and one quiet follow-up.
+publishes only changes. Try ALARM, OK, ALARM: one message, edited, and a notifying "in ALARM again"
+follow-up in place of the quiet "OK again" one.
 
 First the metric it watches gets its datapoints up to now (``local_stack.seed.response_times``):
 a slowdown over the threshold for ALARM, back to normal otherwise, so the emulator's

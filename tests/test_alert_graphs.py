@@ -7,16 +7,21 @@ proxy in front of moto for errors, throttles and hangs, and the Discord fake, wh
 the files Discord would keep. Everything is checked on what the channel holds and what was sent.
 """
 
+import base64
 import json
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import requests
+from botocore.config import Config
 
-from chalicelib import alarm_graph, aws, forwarder, graphs
+import app as stats_app
+from chalicelib import alarm_graph, aws, factory, forwarder, graphs
 from chalicelib.state_store import StateStore
 from chalicelib.webhook import Webhook
 from devkit.discord_fake import DiscordFake, Message, Reply
@@ -147,26 +152,52 @@ def broken_render(*_: Any, **__: Any) -> bytes:
     raise RuntimeError("a bug in the graph code")
 
 
-FAULTS = {
-    "error": faultproxy.json_error(500, "InternalServiceError"),
-    "throttled": faultproxy.json_error(400, "Throttling", "Rate exceeded"),
-    "slow": "hang",
-    "raises": "raise",
+def png_answer(size: int) -> faultproxy.Act:
+    image = graphs.PNG_SIGNATURE + b"\0" * size
+    body = json.dumps({"MetricWidgetImage": base64.b64encode(image).decode()}).encode()
+    return lambda exchange, forward: faultproxy.Answer(200, body, {"Content-Type": "application/x-amz-json-1.0"})
+
+
+# Each fault, and whether the process then stops asking for graphs for a while.
+FAULTS: dict[str, tuple[Any, bool]] = {
+    "error": (faultproxy.json_error(500, "InternalServiceError"), False),
+    "throttled": (faultproxy.json_error(400, "Throttling", "Rate exceeded"), True),
+    "refused": (faultproxy.json_error(400, "InvalidParameterInput", "bad widget"), False),
+    "connection-dropped": (faultproxy.drop_connection(), False),
+    "oversized": (png_answer(graphs.MAX_IMAGE_BYTES), False),
+    "not-a-png": (lambda exchange, forward: faultproxy.Answer(200, b'{"MetricWidgetImage": "bm90IGEgcG5n"}'), False),
+    "slow": ("hang", True),
+    "raises": ("raise", False),
 }
 
 
-def inject(fault: str, proxy: faultproxy.FaultProxy, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Make the next graph fail as ``fault`` says; returns what ends a hang."""
-    import threading
+def impatient(service: str, region: str | None = None) -> Any:
+    """The app's clients, but a CloudWatch that gives up on a hung render after 2 s instead of 4
+    (its one attempt is what production's does; only the wait is shorter)."""
+    if service != "cloudwatch":
+        return aws.client(service, region=region)
+    options = {"connect_timeout": 1, "read_timeout": 2, "retries": {"mode": "standard", "total_max_attempts": 1}}
+    return boto3.client("cloudwatch", region_name=region, config=Config(**options))
 
+
+def inject(fault: str, proxy: faultproxy.FaultProxy, monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Make the next graph fail as ``fault`` says; returns what ends a hang."""
     release = threading.Event()
-    act = FAULTS[fault]
+    act = FAULTS[fault][0]
     if act == "raise":
-        monkeypatch.setattr(graphs, "render", broken_render)
+        real, failed = graphs.render, []
+
+        def broken_once(*args: Any, **kwargs: Any) -> bytes | None:
+            if not failed:
+                failed.append(True)
+                broken_render()
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(graphs, "render", broken_once)
     elif act == "hang":
-        proxy.add(faultproxy.Rule(WIDGET_IMAGE, faultproxy.hang(release, 30)))
+        proxy.add(faultproxy.Rule(WIDGET_IMAGE, faultproxy.hang(release, 30), times=1))
     else:
-        proxy.add(faultproxy.Rule(WIDGET_IMAGE, act))
+        proxy.add(faultproxy.Rule(WIDGET_IMAGE, act, times=1))
     return release
 
 
@@ -181,6 +212,7 @@ def test_an_alarm_whose_graph_fails_goes_out_at_once_without_it(
     caplog: Any,
     fault: str,
 ) -> None:
+    monkeypatch.setattr(stats_app, "alert_engine", factory.Factory(client=impatient))
     opened = datetime.now(UTC)
     slow_site("ALARM", opened)
     release = inject(fault, proxy, monkeypatch)
@@ -194,9 +226,19 @@ def test_an_alarm_whose_graph_fails_goes_out_at_once_without_it(
     assert_no_graph(post, incident)
     assert "attachments" not in post.payload
     assert embed(incident)["title"] == "SiteTooSlow: ALARM" and not incident.quiet
-    # A failed or hung render is asked for once (the client's one attempt of 1 + 4 s), never retried.
-    assert proxy.count("GetMetricWidgetImage") == (0 if fault == "raises" else 1)
+    # A failed or hung render is asked for once (the client's one attempt), never retried.
+    asked = 0 if fault == "raises" else 1
+    assert proxy.count("GetMetricWidgetImage") == asked
     assert "no graph" in caplog.text
+
+    # After a throttle or a timeout the process stops asking for a while; after other failures,
+    # the next alarm asks again (and gets its graph).
+    backs_off = FAULTS[fault][1]
+    other = site_too_slow("ALARM", opened) | {"AlarmName": "SiteTooSlowToo"}
+    other["AlarmArn"] += "Too"
+    send(client, other)
+    assert proxy.count("GetMetricWidgetImage") == asked + (0 if backs_off else 1)
+    assert bool(webhook.channel()[-1].files) is not backs_off
 
 
 @pytest.mark.parametrize("fault", ["error", "raises"])

@@ -8,9 +8,10 @@ import pytest
 
 import app as stats_app
 from chalicelib import alerts, aws, discord, factory
-from chalicelib.webhook import DeliveryError, Webhook
+from chalicelib.webhook import DeliveryError
 from devkit.discord_fake import DiscordFake, Reply
 from devkit.net import free_port
+from tests.test_webhook import Clock
 
 EVENTS = Path(__file__).parent / "events"
 SAMPLES = sorted(EVENTS.iterdir())
@@ -179,145 +180,12 @@ def test_an_alarm_with_more_fields_than_fit_drops_from_the_end() -> None:
     assert message["embeds"][0]["fields"][0] == {"name": "n0", "value": "v" * 900, "inline": False}
 
 
-class Clock:
-    """A fake monotonic clock that advances only when the poster sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture(autouse=True)
 def app_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """The sleep and clock of the Webhook app.py builds: the app's retries take no real time."""
     clock = Clock()
     monkeypatch.setattr(stats_app, "alert_engine", factory.Factory(sleep=clock.sleep, monotonic=clock))
     return clock
-
-
-def poster(url: str, clock: Clock, **options: Any) -> Webhook:
-    return Webhook(url, sleep=clock.sleep, clock=clock, timeout=(1.0, 1.0), **options)
-
-
-MESSAGE = {"content": "real", "allowed_mentions": {"parse": []}}
-FALLBACK = {"content": "plain", "allowed_mentions": {"parse": []}}
-
-
-@pytest.mark.parametrize("reply", [Reply(200, {"id": "1"}), Reply(204), Reply(201, {})])
-def test_any_2xx_is_delivered(reply: Reply) -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [reply]
-        poster(receiver.url, clock).post(MESSAGE, FALLBACK)
-    assert [post.json for post in receiver.posts] == [MESSAGE]
-    assert receiver.posts[0].query == {"wait": "true"}
-    assert receiver.posts[0].headers["Content-Type"] == "application/json"
-
-
-def test_wait_true_is_added_to_a_url_with_a_query() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        poster(receiver.url + "?thread_id=42&wait=false", clock).post(MESSAGE)
-    assert receiver.posts[0].target.endswith("?thread_id=42&wait=true")
-
-
-def test_a_429_waits_retry_after_then_retries() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [Reply(429, {"retry_after": 2.5, "global": False}), Reply(200, {"id": "1"})]
-        poster(receiver.url, clock).post(MESSAGE)
-    assert len(receiver.posts) == 2
-    assert clock.sleeps == [2.5]
-
-
-def test_a_429_without_a_json_body_waits_as_its_retry_after_header_says() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        # As a proxy in front of Discord may answer: no JSON, only the header.
-        receiver.script = [Reply(429, headers={"Retry-After": "4"}), Reply(200, {"id": "1"})]
-        poster(receiver.url, clock).post(MESSAGE)
-    assert len(receiver.posts) == 2
-    assert clock.sleeps == [4.0]
-
-
-def test_a_429_asking_for_too_long_raises_at_once() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [Reply(429, {"retry_after": 600})]
-        with pytest.raises(DeliveryError, match="rate limit"):
-            poster(receiver.url, clock).post(MESSAGE)
-    assert len(receiver.posts) == 1
-
-
-def test_5xx_and_hangs_are_retried_with_backoff_and_delivered_once() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [Reply(500), Reply(502), Reply(200, delay=3.0), Reply(204)]
-        poster(receiver.url, clock).post(MESSAGE)
-    assert len(receiver.posts) == 4
-    assert clock.sleeps == [0.5, 1.0, 2.0]
-
-
-def test_a_400_falls_back_once_to_the_plain_message() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [Reply(400, {"code": 50035, "message": "Invalid Form Body"}), Reply(200, {"id": "1"})]
-        poster(receiver.url, clock).post(MESSAGE, FALLBACK)
-    assert [post.json for post in receiver.posts] == [MESSAGE, FALLBACK]
-
-
-def test_a_400_for_the_fallback_too_raises() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [Reply(400, {"message": "bad"}), Reply(400, {"message": "still bad"})]
-        with pytest.raises(DeliveryError, match="HTTP 400"):
-            poster(receiver.url, clock).post(MESSAGE, FALLBACK)
-    assert len(receiver.posts) == 2
-
-
-def test_a_deleted_webhook_is_not_retried() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [Reply(404, {"message": "Unknown Webhook", "code": 10015})]
-        with pytest.raises(DeliveryError, match="HTTP 404"):
-            poster(receiver.url, clock).post(MESSAGE, FALLBACK)
-    assert len(receiver.posts) == 1
-    assert clock.sleeps == []
-
-
-def test_persistent_5xx_gives_up_and_raises() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [Reply(503)] * 10
-        with pytest.raises(DeliveryError, match="not delivered after 4 attempts"):
-            poster(receiver.url, clock, max_attempts=4, deadline_seconds=1000).post(MESSAGE)
-    assert len(receiver.posts) == 4
-
-
-def test_the_deadline_bounds_the_retries() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [Reply(500)] * 10
-        with pytest.raises(DeliveryError):
-            poster(receiver.url, clock, deadline_seconds=5).post(MESSAGE)
-    assert sum(clock.sleeps) <= 5
-
-
-def test_an_unreachable_webhook_raises_without_leaking_its_url() -> None:
-    clock = Clock()
-    url = f"http://127.0.0.1:{free_port()}/api/webhooks/1/very-secret-token"
-    with pytest.raises(DeliveryError) as caught:
-        poster(url, clock, max_attempts=3).post(MESSAGE)
-    assert "ConnectionError" in str(caught.value)
-    assert "very-secret-token" not in str(caught.value)
-    assert clock.sleeps == [0.5, 1.0]
 
 
 def sns_event(client: Any, message: str, subject: str = "ALARM") -> dict[str, Any]:
@@ -402,14 +270,6 @@ def test_a_message_the_formatter_trips_over_is_still_forwarded_as_text(
     assert post.json["embeds"][0]["title"] == "Odd"
     assert post.json["embeds"][0]["description"] == '{"AlarmName": "Odd", "NewStateValue": []}'
     assert_fits_discord(post.json)
-
-
-def test_a_400_after_many_failures_still_gets_its_fallback() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [Reply(500), Reply(500), Reply(400, {"message": "bad embed"}), Reply(200, {"id": "1"})]
-        poster(receiver.url, clock, max_attempts=3, deadline_seconds=1000).post(MESSAGE, FALLBACK)
-    assert [post.json for post in receiver.posts] == [MESSAGE, MESSAGE, MESSAGE, FALLBACK]
 
 
 def test_json_full_of_emoji_keeps_its_code_block_closed() -> None:

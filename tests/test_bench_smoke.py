@@ -208,6 +208,9 @@ def test_the_alert_noise_row_replays_the_month_without_a_duplicate_or_a_lost_tra
     assert ours["duplicates"] == ours["lost_transitions"] == ours["lost_other_messages"] == 0
     assert ours["incidents_right"] == scenario["incidents_opened"] > 0 and ours["wrong"] == []
     assert ours["pinging_alarm_posts"] <= scenario["incidents_opened"]
+    # Whoever read "OK" hears of the next ALARM; an incident pings at most twice.
+    assert ours["returns_reached"] == ours["returns_to_alarm"] > 0
+    assert ours["most_pings_per_incident"] == 2
     # Beside the old forwarder: one pinging post per SNS message, duplicates and all.
     assert noise["old"]["pinging_posts"] == scenario["sns_messages_in"] > ours["pinging_posts"]
     assert noise["old"]["duplicates"] > 0

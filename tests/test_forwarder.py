@@ -21,9 +21,9 @@ import pytest
 import requests
 
 import app as stats_app
-from chalicelib import aws, discord, forwarder
+from chalicelib import aws, forwarder
 from chalicelib.state_store import Busy, StateStore
-from chalicelib.webhook import DeliveryError, MessageGone, Webhook
+from chalicelib.webhook import DeliveryError, Webhook
 from devkit import names
 from devkit.discord_fake import CHANNEL_ID, GUILD_ID, DiscordFake, Message, Reply
 from devkit.lambda_events import LambdaContext, alarm_event, sns_event
@@ -543,71 +543,3 @@ def test_the_state_table_keeps_an_open_incident_and_expires_a_closed_one(
 
     send(client, alarm("OK", "ALARM", 5))
     assert abs(float(item(boto, key)["expires_at"]["N"]) - (time.time() + 7 * 86400)) < 600
-
-
-# ---- the Discord client and the fake ------------------------------------------------------------
-
-
-def test_the_client_edits_deletes_and_links_messages_as_discord_expects(caplog: Any) -> None:
-    caplog.set_level("INFO", logger="chalicelib.webhook")
-    with DiscordFake() as fake:
-        hook = Webhook(fake.url + "?thread_id=7")
-        message = {"content": "", "embeds": [{"title": "first"}], "allowed_mentions": {"parse": []}}
-        posted = hook.post(message)
-        hook.edit(posted["id"], {**message, "embeds": [{"title": "second"}]})
-        assert hook.jump_url(posted["id"]) == f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{posted['id']}"
-        hook.delete(posted["id"])
-        with pytest.raises(MessageGone):
-            hook.edit(posted["id"], message)
-
-    patch = fake.edits[0]
-    assert patch.path.endswith(f"/messages/{posted['id']}") and patch.query == {"thread_id": "7"}
-    assert patch.json == {"content": "", "embeds": [{"title": "second"}], "allowed_mentions": {"parse": []}}
-    assert fake.messages[posted["id"]].deleted
-    # Every request logs what it did in words, the look-up of the webhook (GET) too.
-    done = [r.getMessage().split(" (HTTP")[0] for r in caplog.records if "(HTTP 2" in r.getMessage()]
-    assert done == [
-        "alert delivered to Discord",
-        "Discord message edited",
-        "Discord webhook looked up",
-        "Discord message deleted",
-    ]
-
-
-@pytest.mark.parametrize(("retry_after", "delivered"), [(20.0, True), (39.5, False)])
-def test_an_edit_rate_limit_is_honoured_however_long_if_it_fits_the_deadline(
-    retry_after: float, delivered: bool
-) -> None:
-    clock = Clock()
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        clock.now += seconds
-
-    message = {"content": "x", "allowed_mentions": {"parse": []}}
-    with DiscordFake() as fake:
-        # Longer than a post would wait (15 s), within the 40 s deadline: an edit waits it out.
-        hook = Webhook(fake.url, sleep=sleep, clock=clock, timeout=(1.0, 1.0))
-        posted = hook.post(message)
-        fake.script[:] = [Reply.edit_rate_limited(retry_after)]
-        if delivered:
-            hook.edit(posted["id"], {**message, "content": "y"})
-        else:
-            with pytest.raises(DeliveryError, match="30046"):
-                hook.edit(posted["id"], {**message, "content": "y"})
-
-    assert slept == ([retry_after] if delivered else [])
-    assert fake.messages[posted["id"]].payload["content"] == ("y" if delivered else "x")
-
-
-def test_the_fake_refuses_an_edit_that_would_ping_and_keeps_the_flags_of_a_quiet_post() -> None:
-    with DiscordFake() as fake:
-        body = discord.quiet({"content": "hello", "allowed_mentions": {"parse": []}})
-        saved = requests.post(fake.url, params={"wait": "true"}, json=body, timeout=5).json()
-        refused = requests.patch(f"{fake.url}/messages/{saved['id']}", json={"content": "@everyone"}, timeout=5)
-        unknown = requests.patch(f"{fake.url}/messages/1", json=body, timeout=5)
-
-    assert saved["flags"] == discord.SUPPRESS_NOTIFICATIONS and fake.messages[saved["id"]].quiet
-    assert refused.status_code == 400 and fake.messages[saved["id"]].payload["content"] == "hello"
-    assert (unknown.status_code, unknown.json()["code"]) == (404, 10008)

@@ -5,20 +5,16 @@ independently of the builder); rendering runs against the moto server over HTTP,
 proxy in front of it for errors, throttles, hangs and oversized answers.
 """
 
-import base64
 import json
 import re
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chalicelib import alerts, aws, discord, graphs, values
-from chalicelib.webhook import Webhook
+from chalicelib import alerts, aws, graphs, values
 from devkit import names
-from devkit.discord_fake import DiscordFake
 from devkit.widget_image import problems
 from reliability import faultproxy
 
@@ -333,62 +329,6 @@ def test_the_client_is_made_in_the_region_asked_for_with_one_bounded_attempt() -
     assert aws.client("ssm") is aws.client("ssm"), "other callers are unchanged"
 
 
-def png_answer(size: int) -> faultproxy.Act:
-    image = graphs.PNG_SIGNATURE + b"\0" * size
-    body = json.dumps({"MetricWidgetImage": base64.b64encode(image).decode()}).encode()
-    return lambda exchange, forward: faultproxy.Answer(200, body, {"Content-Type": "application/x-amz-json-1.0"})
-
-
-@pytest.mark.parametrize(
-    ("fault", "backs_off"),
-    [
-        (faultproxy.json_error(500, "InternalServiceError"), False),
-        (faultproxy.json_error(400, "Throttling", "Rate exceeded"), True),
-        (faultproxy.json_error(400, "InvalidParameterInput", "bad widget"), False),
-        (faultproxy.drop_connection(), False),
-        (png_answer(graphs.MAX_IMAGE_BYTES), False),
-        (lambda exchange, forward: faultproxy.Answer(200, b'{"MetricWidgetImage": "bm90IGEgcG5n"}'), False),
-    ],
-    ids=["error", "throttle", "refused", "connection-dropped", "oversized", "not-a-png"],
-)
-def test_every_failure_delivers_the_alert_without_a_graph(
-    proxy: faultproxy.FaultProxy, webhook: DiscordFake, fault: faultproxy.Act, backs_off: bool
-) -> None:
-    proxy.add(faultproxy.Rule(faultproxy.action("GetMetricWidgetImage"), fault))
-    budget = graphs.RenderBudget()
-    alarm = site_too_slow(datetime.now(UTC))
-
-    delivered = post_alarm(webhook.url, alarm, budget)
-
-    assert delivered is False
-    (post,) = webhook.posts
-    assert post.headers["Content-Type"] == "application/json"
-    assert post.files == {}
-    assert "attachments" not in post.payload
-    assert "image" not in post.payload["embeds"][0]
-    assert post.payload["embeds"][0]["title"] == "CloudWatch Alert - SiteTooSlow!"
-    assert proxy.count("GetMetricWidgetImage") == 1, "one attempt, no retry"
-    # After a throttle the process stops asking for a while; after other failures it asks again.
-    graphs.render(cloudwatch, alarm, budget=budget)
-    assert proxy.count("GetMetricWidgetImage") == (1 if backs_off else 2)
-
-
-def test_a_hung_render_ends_within_the_clients_timeout_and_the_alert_goes_out(
-    proxy: faultproxy.FaultProxy, webhook: DiscordFake
-) -> None:
-    release = threading.Event()
-    proxy.add(faultproxy.Rule(faultproxy.action("GetMetricWidgetImage"), faultproxy.hang(release, 30)))
-    budget = graphs.RenderBudget()
-    try:
-        delivered = post_alarm(webhook.url, site_too_slow(datetime.now(UTC)), budget)
-    finally:
-        release.set()
-    assert delivered is False
-    (post,) = webhook.posts
-    assert post.files == {}
-    assert budget.take() is not None, "a timeout counts as a reason to stop asking for a while"
-
-
 def test_an_alarm_storm_stops_asking_for_graphs(proxy: faultproxy.FaultProxy, moto_endpoint: str) -> None:
     now = datetime.now(UTC)
     seed_response_times(moto_endpoint, now)
@@ -406,33 +346,3 @@ def test_an_alarm_storm_stops_asking_for_graphs(proxy: faultproxy.FaultProxy, mo
 def test_a_composite_alarm_asks_nothing(proxy: faultproxy.FaultProxy) -> None:
     assert graphs.render(cloudwatch, alarm_of("composite-null-description.json"), budget=graphs.RenderBudget()) is None
     assert proxy.count("GetMetricWidgetImage") == 0
-
-
-def post_alarm(url: str, alarm: dict[str, Any], budget: graphs.RenderBudget) -> bool:
-    """What the forwarder does with an alarm: the alert, with its graph when there is one."""
-    alert = alerts.parse_message(json.dumps(alarm))
-    message, files = discord.payload(alert), []
-    image = graphs.render(cloudwatch, alarm, budget=budget)
-    if image:
-        file = discord.File(graphs.filename(alarm), image)
-        message, files = discord.with_image(message, file), [file]
-    Webhook(url, sleep=lambda s: None).post(message, discord.fallback_payload(alert), files=files)
-    return bool(files)
-
-
-def test_an_alarm_with_its_graph_reaches_discord_as_discord_parses_it(
-    proxy: faultproxy.FaultProxy, moto_endpoint: str, webhook: DiscordFake
-) -> None:
-    now = datetime.now(UTC)
-    seed_response_times(moto_endpoint, now)
-
-    assert post_alarm(webhook.url, site_too_slow(now), graphs.RenderBudget()) is True
-
-    (post,) = webhook.posts
-    assert post.headers["Content-Type"].startswith("multipart/form-data; boundary=")
-    assert list(post.files) == ["SiteTooSlow.png"]
-    assert post.files["SiteTooSlow.png"].startswith(graphs.PNG_SIGNATURE)
-    assert post.payload["attachments"] == [{"id": 0, "filename": "SiteTooSlow.png"}]
-    assert post.payload["embeds"][0]["image"] == {"url": "attachment://SiteTooSlow.png"}
-    (shown,) = webhook.channel()
-    assert shown.as_discord()["attachments"][0]["filename"] == "SiteTooSlow.png"
