@@ -115,6 +115,7 @@ def cold_and_warm(scenario: Year, emulator: Any, github: GitHubFake, runs: int, 
         mechanism = quotas.mechanism if quotas else None
     cold = [r["total_ms"] for r in reports]
     warm = [ms for r in reports for ms in r["warm_ms"]]
+    # The model stretches unthrottled CPU time by the share: only for runs made without a quota.
     modelled_cold = [
         r["init_ms"] + coldstart.modelled_ms(r["first_call_ms"], r["first_call_cpu_ms"], MEMORY_MB) for r in reports
     ]
@@ -123,6 +124,8 @@ def cold_and_warm(scenario: Year, emulator: Any, github: GitHubFake, runs: int, 
         for r in reports
         for ms, cpu in zip(r["warm_ms"], r["warm_cpu_ms"], strict=True)
     ]
+    if mechanism:
+        modelled_cold = modelled_warm = []
     return {
         "memory_mb": MEMORY_MB,
         "throttled_with": mechanism,
@@ -130,7 +133,7 @@ def cold_and_warm(scenario: Year, emulator: Any, github: GitHubFake, runs: int, 
         "cold_ms": round(statistics.median(cold), 1),
         "warm_ms": round(statistics.median(warm), 1) if warm else None,
         "init_ms": round(statistics.median(r["init_ms"] for r in reports), 1),
-        "modelled_cold_ms": round(statistics.median(modelled_cold), 1),
+        "modelled_cold_ms": round(statistics.median(modelled_cold), 1) if modelled_cold else None,
         "modelled_warm_ms": round(statistics.median(modelled_warm), 1) if modelled_warm else None,
         "modules_after_import": reports[0]["modules_after_import"],
         "modules_after_call": reports[0]["modules_after_call"],

@@ -576,11 +576,11 @@ def _watch_rows(watch: dict[str, Any] | None) -> list[tuple[str, ...]]:
     )
     cold = watch.get("coldstart")
     if cold:
-        how = f"throttled with {cold['throttled_with']}" if cold["throttled_with"] else "modelled: no cgroup"
-        cold = (
-            f"{cold['cold_ms']:g} / {cold['warm_ms']:g} measured ({how}); modelled {cold['modelled_cold_ms']:g} / "
-            f"{cold['modelled_warm_ms']:g}; {cold['processes']} process(es), init {cold['init_ms']:g}"
-        )
+        if cold["throttled_with"]:
+            shown = f"{cold['cold_ms']:g} / {cold['warm_ms']:g} (throttled with {cold['throttled_with']})"
+        else:
+            shown = f"{cold['modelled_cold_ms']:g} / {cold['modelled_warm_ms']:g} (modelled: no cgroup)"
+        cold = f"{shown}; init {cold['init_ms']:g} at full CPU; {cold['processes']} process(es)"
     rows = [
         (
             "7",
