@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"published {old} → {args.state} for {NAME} to {TOPIC_ARN} (message id {response['MessageId']})")
     if args.save_graph:
-        image = graphs.render(lambda region: cloudwatch, alarm, now=now)
+        image = graphs.render(lambda region: cloudwatch, alarm, now=now, budget=graphs.RenderBudget())
         if image is None:
             print("no graph: see the log line above", file=sys.stderr)
             return 1

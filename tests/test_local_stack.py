@@ -115,7 +115,7 @@ def test_published_alarm_reaches_the_webhook_as_a_discord_message(
     assert embed["image"] == {"url": f"attachment://{graph}"} and saved.files[graph].startswith(b"\x89PNG")
 
 
-def test_an_alarm_its_recovery_and_a_flap_are_one_edited_message_and_one_quiet_follow_up(
+def test_an_alarm_its_recovery_and_its_return_are_one_edited_message_and_a_notifying_follow_up(
     stack: launcher.StackProcess, stack_webhook: DiscordFake
 ) -> None:
     already = set(stack_webhook.messages)
@@ -135,7 +135,11 @@ def test_an_alarm_its_recovery_and_a_flap_are_one_edited_message_and_one_quiet_f
         return new if len(new) == 2 and len(new[0].versions) == 2 else []
 
     incident, follow_up = eventually(shown, ARCHIVE_TIMEOUT, "the incident edited twice and its follow-up")
-    assert not incident.quiet and follow_up.quiet
+    # The return to ALARM pings, in place of the recovery's quiet note: the channel ends saying ALARM.
+    assert not incident.quiet and not follow_up.quiet
+    assert "`SiteTooSlow` is in ALARM again, 2nd time in" in follow_up.payload["content"]
+    (replaced,) = [m for m in stack_webhook.messages.values() if m.id not in already and m.deleted]
+    assert replaced.quiet and "is OK again" in replaced.payload["content"]
     embed = incident.payload["embeds"][0]
     assert embed["title"] == "SiteTooSlow: ALARM" and "flapped 1 time" in embed["description"]
     assert [line.split("` ", 1)[1] for line in embed["description"].splitlines() if line.startswith("`")] == [
