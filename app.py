@@ -3,7 +3,7 @@
 import logging
 from datetime import UTC, datetime
 
-from chalice.app import Chalice, CORSConfig, Response, SNSEvent, SQSEvent
+from chalice.app import Chalice, CloudWatchEvent, CORSConfig, Cron, Response, SNSEvent, SQSEvent
 
 from chalicelib import archive, aws, builds, factory, metrics, pageload, responses, settings, warmup
 
@@ -85,6 +85,15 @@ def forward_alert(event: SNSEvent) -> None:
         budget=engine.graph_budget,
         mention_role=engine.mention_role(),
     )
+
+
+# Daily at 06:00 UTC: the nightly builds start at 00:00 (README, "Build watch").
+@app.schedule(Cron(0, 6, "*", "*", "?", "*"))
+def watch_builds(event: CloudWatchEvent) -> None:
+    # Only this function needs these (PyYAML, requests): the others' cold starts skip them.
+    from chalicelib import build_watch
+
+    build_watch.watch(event.to_dict(), build_watch.of(alert_engine, event.context))
 
 
 # On Lambda, this function's clients and libraries now, at init's full CPU (see chalicelib.warmup);

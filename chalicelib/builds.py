@@ -15,6 +15,8 @@ import itertools
 import logging
 import re
 import urllib.parse
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -27,6 +29,8 @@ FIRST_PAGE = 20
 SUCCESS_SEARCH_PAGES = (180, 800)
 _READ_BOUNDARIES = tuple(itertools.accumulate(SUCCESS_SEARCH_PAGES, initial=FIRST_PAGE))[1:]
 MAX_ITEMS_READ = _READ_BOUNDARIES[-1]
+# The build watch's pages (history): the newest 20, then on to 200 and 1,000 only while no good build is found.
+_WATCH_BOUNDARIES = (FIRST_PAGE, *_READ_BOUNDARIES)
 # DynamoDB also ends a page at 1 MB, so a page may come back short; this bounds the requests.
 MAX_REQUESTS = 6
 OK = "OK"
@@ -97,14 +101,7 @@ def _query(
     start_key: dict[str, Any] | None = None,
     status: str | None = None,
 ) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "#compiler = :compiler",
-        "ExpressionAttributeNames": {"#compiler": "compiler"},
-        "ExpressionAttributeValues": {":compiler": {"S": compiler}},
-        "ScanIndexForward": False,
-        "Limit": limit,
-    }
+    params = _query_params(table, compiler, limit=limit)
     if status is not None:
         params["FilterExpression"] = "#status = :status"
         params["ExpressionAttributeNames"]["#status"] = "status"
@@ -113,6 +110,17 @@ def _query(
         params["ExclusiveStartKey"] = start_key
     answer: dict[str, Any] = dynamodb.query(**params)
     return answer
+
+
+def _query_params(table: str, compiler: str, *, limit: int) -> dict[str, Any]:
+    return {
+        "TableName": table,
+        "KeyConditionExpression": "#compiler = :compiler",
+        "ExpressionAttributeNames": {"#compiler": "compiler"},
+        "ExpressionAttributeValues": {":compiler": {"S": compiler}},
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
 
 
 def _build(item: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -143,3 +151,92 @@ def _integer(item: dict[str, Any], name: str) -> int | None:
         return int(Decimal(number))
     except (InvalidOperation, ValueError, OverflowError):
         return None
+
+
+# ---- the build watch's view of one compiler (chalicelib.build_rules) -----------------------------
+
+GOOD = frozenset({OK, "SKIPPED"})  # SKIPPED: the builder saw an unchanged revision, which is healthy
+
+
+@dataclass(frozen=True)
+class Build:
+    timestamp: datetime
+    status: str
+    run_id: str | None = None
+
+    @property
+    def good(self) -> bool:
+        return self.status in GOOD
+
+
+@dataclass(frozen=True)
+class History:
+    """A compiler's newest builds, newest first, back to and including its last good one (or as far
+    as the search reads), and its oldest build when no good one was found."""
+
+    builds: tuple[Build, ...] = ()
+    oldest: Build | None = None
+
+    @property
+    def last_good(self) -> Build | None:
+        return next((b for b in self.builds if b.good), None)
+
+    @property
+    def newest(self) -> Build | None:
+        return self.builds[0] if self.builds else None
+
+    def failed_since_good(self) -> list[Build]:
+        """The builds after the last good one (every build read, if there is none), newest first."""
+        return list(itertools.takewhile(lambda b: not b.good, self.builds))
+
+
+def history(dynamodb: Any, table: str, compiler: str) -> History:
+    """The builds the watch's rules need: newest first, until a good one, at most MAX_ITEMS_READ.
+
+    Pages are read without a filter (the failures in between are counted and shown), sized as
+    build_status sizes them: one Query in the common case. BuildStoreUnavailable if DynamoDB fails.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return _history(dynamodb, table, compiler)
+    except (BotoCoreError, ClientError) as error:
+        logger.error("build history query for %s failed: %s", compiler, error)
+        raise BuildStoreUnavailable(str(error)) from error
+
+
+def _history(dynamodb: Any, table: str, compiler: str) -> History:
+    found: list[Build] = []
+    items_read, requests, start_key = 0, 0, None
+    while requests < MAX_REQUESTS and items_read < MAX_ITEMS_READ:
+        limit = next(bound for bound in _WATCH_BOUNDARIES if bound > items_read) - items_read
+        page = _query(dynamodb, table, compiler, limit=limit, start_key=start_key)
+        requests += 1
+        items = page.get("Items", [])
+        items_read += len(items)
+        found.extend(build for build in map(_watch_build, items) if build is not None)
+        start_key = page.get("LastEvaluatedKey")
+        if not start_key or any(b.good for b in found):
+            break
+    good = next((n for n, b in enumerate(found) if b.good), None)
+    if good is not None:
+        return History(tuple(found[: good + 1]))
+    oldest = found[-1] if found else None
+    if start_key:
+        # No good build in the newest MAX_ITEMS_READ: the rules count from the very first one.
+        first = dynamodb.query(**{**_query_params(table, compiler, limit=1), "ScanIndexForward": True})
+        oldest = next((b for b in map(_watch_build, first.get("Items", [])) if b is not None), oldest)
+    return History(tuple(found), oldest)
+
+
+def _watch_build(item: dict[str, Any]) -> Build | None:
+    stamp = _string(item, "timestamp") or ""
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        logger.warning("build item with an unreadable timestamp %r skipped", stamp[:40])
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    run_id = _string(item, "github_run_id")
+    return Build(when, _string(item, "status") or "", run_id if run_id and run_id != "unknown" else None)

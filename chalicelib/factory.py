@@ -45,6 +45,7 @@ class Factory:
         self._webhook_options = webhook_options or {}
         self._webhooks: dict[str, Webhook] = {}
         self._urls_from_ssm: dict[str, str] = {}
+        self._tokens_from_ssm: dict[str, str] = {}
 
     def webhook_url(self) -> str:
         """WEBHOOK_URL, or else the SSM SecureString WEBHOOK_URL_PARAMETER names (read once a factory)."""
@@ -104,3 +105,24 @@ class Factory:
 
     def mention_role(self) -> str | None:
         return settings.alert_mention_role()
+
+    def dynamodb(self) -> Any:
+        """The build table's client (the build watch reads each compiler's builds with it)."""
+        return self._client("dynamodb")
+
+    def github_token(self) -> str:
+        """GITHUB_TOKEN, or else the SSM SecureString GITHUB_TOKEN_PARAMETER names (read once a factory).
+
+        Never logged: an error names the parameter, never the value.
+        """
+        token = settings.github_token()
+        if token:
+            return token
+        parameter = settings.github_token_parameter()
+        if parameter not in self._tokens_from_ssm:
+            response = self._client("ssm").get_parameter(Name=parameter, WithDecryption=True)
+            value = str(response["Parameter"]["Value"]).strip()
+            if not value:
+                raise settings.ConfigurationError(f"SSM parameter {parameter} holds no GitHub token")
+            self._tokens_from_ssm[parameter] = value
+        return self._tokens_from_ssm[parameter]

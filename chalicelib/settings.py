@@ -116,3 +116,48 @@ def metric_dimensions() -> dict[str, str]:
         "ServiceName": optional("METRICS_SERVICE_NAME", DEFAULT_METRIC_DIMENSIONS["ServiceName"]),
         "ServiceType": optional("METRICS_SERVICE_TYPE", DEFAULT_METRIC_DIMENSIONS["ServiceType"]),
     }
+
+
+# ---- the build watch (chalicelib.build_watch) ---------------------------------------------------
+
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
+DEFAULT_GITHUB_TOKEN_PARAMETER = "/admin/github_build_watch_token"  # noqa: S105 (a parameter name, not a token)
+BUILD_WATCH_DAYS = {"BUILD_WATCH_STALE_DAYS": 7.0, "BUILD_WATCH_FAILING_DAYS": 3.0, "BUILD_WATCH_SILENT_DAYS": 2.0}
+
+
+def github_api_url() -> str:
+    return optional("GITHUB_API_URL", DEFAULT_GITHUB_API_URL).rstrip("/")
+
+
+def github_token() -> str:
+    """GITHUB_TOKEN: the token itself, for local runs; it wins over github_token_parameter()."""
+    return optional("GITHUB_TOKEN")
+
+
+def github_token_parameter() -> str:
+    """GITHUB_TOKEN_PARAMETER: the SSM SecureString that holds the build watch's GitHub token."""
+    return optional("GITHUB_TOKEN_PARAMETER", DEFAULT_GITHUB_TOKEN_PARAMETER)
+
+
+def build_watch_source() -> tuple[str, str, str]:
+    """Where compilers.yaml is read: (repository, path, ref)."""
+    return (
+        optional("BUILD_WATCH_REPOSITORY", "compiler-explorer/compiler-workflows"),
+        optional("BUILD_WATCH_PATH", "compilers.yaml"),
+        optional("BUILD_WATCH_REF", "main"),
+    )
+
+
+def build_watch_days(name: str) -> float:
+    """One of BUILD_WATCH_DAYS (stale, failing, silent): a number of days, its default when mistyped."""
+    default = BUILD_WATCH_DAYS[name]
+    text = optional(name, str(default))
+    try:
+        days = float(text)
+    except ValueError:
+        days = -1.0
+    if not 0 < days <= 3650:
+        # A mistyped threshold must not silence the watch: say so, and use the default.
+        logger.error("%s=%r is not a number of days; using %g", name, text, default)
+        days = default
+    return days

@@ -65,6 +65,11 @@ def own_region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or aws.DEFAULT_REGION
 
 
+def watch_reads_ssm() -> bool:
+    # chalicelib.build_watch: the GitHub token (GITHUB_TOKEN wins) and the webhook URL, as the forwarder's.
+    return not settings.github_token() or webhook_url_from_ssm()
+
+
 # Keyed by the Handler strings `chalice package` writes; tests/test_packaging.py checks they match.
 WARM_UPS: dict[str, tuple[Step, ...]] = {
     "app.app": (client("sqs"), client("dynamodb"), Step("aws-embedded-metrics", metrics.load_library)),
@@ -79,6 +84,15 @@ WARM_UPS: dict[str, tuple[Step, ...]] = {
         client("ssm", when=webhook_url_from_ssm),
         client("dynamodb-alerts", when=alert_state_kept),
         client("cloudwatch", when=forwarder_loads_boto3, region=own_region),
+    ),
+    # The build watch: PyYAML for compilers.yaml and requests for GitHub and Discord are its alone.
+    "app.watch_builds": (
+        module("chalicelib.build_watch"),
+        module("yaml"),
+        module("requests"),
+        client("ssm", when=watch_reads_ssm),
+        client("dynamodb"),
+        client("dynamodb-alerts"),
     ),
 }
 

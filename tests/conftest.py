@@ -9,7 +9,8 @@ from tools.devkit import names
 # Before anything imports aws-embedded-metrics (it reads its settings once, at import) or boto3:
 # print metrics instead of looking for a CloudWatch agent, and never touch a real AWS account.
 os.environ.update({**names.CREDENTIALS, "AWS_EMF_ENVIRONMENT": "Local", "AWS_DEFAULT_REGION": names.REGION})
-for _variable in (*names.FOREIGN_AWS_VARIABLES, "AWS_REGION", "WEBHOOK_URL", "WEBHOOK_URL_PARAMETER", "_HANDLER"):
+_FOREIGN = ("AWS_REGION", "WEBHOOK_URL", "WEBHOOK_URL_PARAMETER", "_HANDLER", "GITHUB_TOKEN", "GITHUB_API_URL")
+for _variable in (*names.FOREIGN_AWS_VARIABLES, *_FOREIGN):
     os.environ.pop(_variable, None)
 
 from collections.abc import Callable, Iterator  # noqa: E402
@@ -26,6 +27,7 @@ from chalicelib import aws, factory  # noqa: E402
 from tests.local_stack_helpers import BATCH_WINDOW, STOP_SECONDS, VISIBILITY_TIMEOUT  # noqa: E402
 from tools.devkit import moto  # noqa: E402
 from tools.devkit.discord.fake import DiscordFake  # noqa: E402
+from tools.devkit.github_fake import GitHubFake  # noqa: E402
 from tools.local_stack import launcher, resources  # noqa: E402
 
 
@@ -104,6 +106,15 @@ def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[DiscordFake]:
     with DiscordFake() as discord:
         monkeypatch.setenv("WEBHOOK_URL", discord.url)
         yield discord
+
+
+@pytest.fixture
+def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubFake]:
+    """The GitHub fake (strict about its token), with GITHUB_API_URL and GITHUB_TOKEN pointing at it."""
+    with GitHubFake(token="test-github-token") as fake:
+        monkeypatch.setenv("GITHUB_API_URL", fake.url)
+        monkeypatch.setenv("GITHUB_TOKEN", "test-github-token")
+        yield fake
 
 
 @pytest.fixture

@@ -258,3 +258,33 @@ def test_a_build_lookup_prints_no_metric(client: Any, table: str, capsys: Any) -
     capsys.readouterr()
     client.http.get("/compiler-build/gcc")
     assert '"_aws"' not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("failures", "limits"), [(0, [20]), (5, [20]), (60, [20, 180]), (300, [20, 180, 800])])
+def test_the_watchs_history_reads_the_newest_20_and_goes_on_only_to_find_a_good_build(
+    table: str, boto: Any, dynamodb_requests: list[Any], failures: int, limits: list[int]
+) -> None:
+    put_history(boto("dynamodb"), table, "gcc", ["OK", *[""] * failures])
+
+    found = builds.history(aws.client("dynamodb"), table, "gcc")
+
+    assert [request["Limit"] for request in dynamodb_requests] == limits
+    assert "FilterExpression" not in json.dumps(dynamodb_requests)
+    assert found.last_good is not None and found.last_good.status == "OK"
+    assert len(found.failed_since_good()) == failures
+    assert found.oldest is None
+
+
+def test_the_watchs_history_of_a_compiler_never_good_counts_from_its_first_build(
+    table: str, boto: Any, dynamodb_requests: list[Any]
+) -> None:
+    stamps = put_history(boto("dynamodb"), table, "gcc", ["SKIPPED" if n == 0 else "" for n in range(3)])
+    put_history(boto("dynamodb"), table, "clang", [""] * 1100)
+
+    good = builds.history(aws.client("dynamodb"), table, "gcc").last_good
+    assert good is not None and good.timestamp.isoformat() == stamps[0]
+    never = builds.history(aws.client("dynamodb"), table, "clang")
+
+    assert never.last_good is None and len(never.builds) == 1000
+    assert never.oldest is not None and never.oldest.timestamp == START
+    assert [r["Limit"] for r in dynamodb_requests[1:]] == [20, 180, 800, 1]

@@ -8,6 +8,7 @@ batch, and the emulator's own request recording shows what the final flush wrote
 import base64
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -34,7 +35,7 @@ from tools.devkit import archive, names, net
 from tools.devkit.discord.fake import DiscordFake, Message
 from tools.devkit.names import ARCHIVE_BUCKET as BUCKET
 from tools.devkit.net import eventually
-from tools.local_stack import launcher
+from tools.local_stack import launcher, seed
 
 EVENTS = Path(__file__).parent / "events"
 archive_of = archive.objects
@@ -168,6 +169,38 @@ def test_an_alarm_its_recovery_and_its_return_are_one_edited_message_and_a_notif
             timeout=60,
         ).stdout
     )
+
+
+def test_the_local_watch_reports_the_broken_builds_once_and_never_the_healthy_ones(
+    stack: launcher.StackProcess, stack_webhook: DiscordFake
+) -> None:
+    urls = ["--endpoint-url", stack.aws_endpoint, "--github-url", stack.github_url, "--page-url", stack.discord_url]
+
+    def run() -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "tools.local_stack.watch", *urls],
+            cwd=Path(__file__).parents[1],
+            env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        (line,) = result.stdout.splitlines()
+        return line
+
+    first = run()
+    assert first.startswith("watch_builds ran in ") and stack.discord_url in first
+    # Whichever run announced them (the banner's Try line may have run first), one notifying post names
+    # exactly the entries seed.py broke; the open list is quiet.
+    broken = {w.name for w in seed.WATCHED if w.expect}
+    announced = [m for m in stack_webhook.channel() if not m.quiet and "Build watch" in json.dumps(m.payload)]
+    (announcement,) = announced
+    text = json.dumps(announcement.payload).replace("\\\\_", "_")
+    named = {w.name for w in seed.WATCHED if re.search(rf"\*\*{re.escape(w.name)}\*\*", text)}
+    assert named == broken
+    assert "nothing new in Discord" in run()
 
 
 def test_failed_batch_comes_back_and_is_archived(stack: launcher.StackProcess) -> None:

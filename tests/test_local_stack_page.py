@@ -16,6 +16,7 @@ from typing import Any
 
 import requests
 
+import app as stats_app
 from chalicelib import settings
 from tests.local_stack_helpers import ARCHIVE_TIMEOUT
 from tools.devkit import names
@@ -97,8 +98,15 @@ def test_every_try_line_of_the_banner_works_with_or_without_the_aws_cli(
 ) -> None:
     found = resources.Resources(stats_queue_url="", alert_topic_arn=names.ALERT_TOPIC_ARN)
     aws_port = int(stack.aws_endpoint.rsplit(":", 1)[1])
+    # The build watch's line is there once the app has the watch; it runs the real handler.
+    watch = (stack.github_url, stack.discord_url) if "watch_builds" in stats_app.app.handler_map else None
     printed = try_commands(
-        stack.api_url, stack.aws_endpoint, found, aws_cli=shutil.which("aws") is not None, aws_port=aws_port
+        stack.api_url,
+        stack.aws_endpoint,
+        found,
+        aws_cli=shutil.which("aws") is not None,
+        aws_port=aws_port,
+        watch=watch,
     )
     assert "\n".join(f"  {line}" if line else "" for line in printed) in stack.output
 
@@ -108,7 +116,9 @@ def test_every_try_line_of_the_banner_works_with_or_without_the_aws_cli(
     without_cli = os.pathsep.join(d for d in path if not os.access(os.path.join(d, "aws"), os.X_OK))
     variants = [(False, without_cli)] + ([(True, environment["PATH"])] if shutil.which("aws") else [])
     for aws_cli, search_path in variants:
-        commands = try_commands(stack.api_url, stack.aws_endpoint, found, aws_cli=aws_cli, aws_port=aws_port)
+        commands = try_commands(
+            stack.api_url, stack.aws_endpoint, found, aws_cli=aws_cli, aws_port=aws_port, watch=watch
+        )
         assert any(line.startswith("aws ") for line in commands) == aws_cli
         # Typed in order into one shell, as a person would; -x names the line that failed.
         result = subprocess.run(

@@ -33,7 +33,7 @@ def test_every_function_runs_on_python_3_13(resources: dict[str, Any]) -> None:
     # chalice targets the Python that runs it: this fails if .venv was made with another one.
     functions = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
     assert {name: f["Runtime"] for name, f in functions.items()} == dict.fromkeys(
-        ("APIHandler", "ArchiveStats", "ForwardAlert"), "python3.13"
+        ("APIHandler", "ArchiveStats", "ForwardAlert", "WatchBuilds"), "python3.13"
     )
 
 
@@ -82,6 +82,21 @@ def test_an_alert_that_fails_every_retry_is_parked_in_the_failure_queue(resource
     assert resources["AlertFailureQueue"]["Type"] == "AWS::SQS::Queue"
 
 
+def test_the_build_watch_runs_daily_at_six_with_its_own_settings(resources: dict[str, Any]) -> None:
+    function = resources["WatchBuilds"]["Properties"]
+    (source,) = function["Events"].values()
+    assert source["Type"] == "Schedule"
+    assert source["Properties"]["Schedule"] == "cron(0 6 * * ? *)"
+    assert (function["Timeout"], function["MemorySize"]) == (120, 256)
+    assert function["Environment"]["Variables"] == {
+        "AWS_EMF_ENVIRONMENT": "Lambda",
+        "COMPILER_BUILD_TABLE": "compiler-builds",
+        "ALERT_STATE_TABLE": "compiler-explorer-alerts",
+        "WEBHOOK_URL_PARAMETER": "/admin/discord_webhook_url",
+        "GITHUB_TOKEN_PARAMETER": "/admin/github_build_watch_token",
+    }
+
+
 def test_the_api_reads_productions_table_and_queue(resources: dict[str, Any]) -> None:
     # Routes, CORS and role: test_reliability_security. The zip's contents: make bench (tools/benchmarks/report.py).
     variables = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
@@ -116,7 +131,7 @@ def test_an_operator_is_told_when_messages_pile_up_or_fail(resources: dict[str, 
 # Production's resource names: in dev's stack each may appear only as the start of a -dev name.
 PRODUCTION_NAME = re.compile(
     r"CompilerExplorerStats|CompilerExplorerAlert|compiler-builds|compiler-explorer-logs|compiler-explorer-alerts"
-    r"|discord_webhook_url"
+    r"|discord_webhook_url|github_build_watch_token"
 )
 
 

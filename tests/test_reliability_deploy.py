@@ -21,10 +21,13 @@ FUNCTIONS = {
     "api_handler": PREFIX,
     "archive_stats": f"{PREFIX}-archive_stats",
     "forward_alert": f"{PREFIX}-forward_alert",
+    "watch_builds": f"{PREFIX}-watch_builds",
 }
 HANDLERS = {"api_handler": "app.app", "archive_stats": "app.archive_stats", "forward_alert": "app.forward_alert"}
+HANDLERS["watch_builds"] = "app.watch_builds"
 POLICIES = {"api_handler": "policy-api.json", "archive_stats": "policy-archiver.json"}
 POLICIES["forward_alert"] = "policy-forwarder.json"
+POLICIES["watch_builds"] = "policy-watch.json"
 
 
 @pytest.fixture

@@ -32,6 +32,8 @@ DEV_TABLE_ARN = f"{TABLE_ARN}-dev"
 DEV_ARCHIVE_ARN = "arn:aws:s3:::compiler-explorer-logs-dev/stats/*"
 DEV_WEBHOOK_PARAMETER_ARN = f"{WEBHOOK_PARAMETER_ARN}-dev"
 DEV_ALERT_FAILED_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{settings.ALERT_TOPIC_NAME}-dev-failed"
+GITHUB_TOKEN_ARN = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/admin/github_build_watch_token"
+DEV_GITHUB_TOKEN_ARN = f"{GITHUB_TOKEN_ARN}-dev"
 LOG_ACTIONS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
 # GetMetricWidgetImage supports no resource-level permissions: "*" is the only Resource it takes.
 GRAPH_GRANT = ("cloudwatch:GetMetricWidgetImage", "*")
@@ -53,6 +55,14 @@ EXPECTED_GRANTS = {
         GRAPH_GRANT,
         *((f"dynamodb:{action}", ALERT_STATE_ARN) for action in ALERT_STATE_ACTIONS),
     },
+    # The build watch (issue 16): its builds one Query at a time, its state as the forwarder keeps its
+    # own, its GitHub token, and the webhook URL it posts with.
+    "policy-watch.json": {
+        ("dynamodb:Query", TABLE_ARN),
+        *((f"dynamodb:{action}", ALERT_STATE_ARN) for action in ALERT_STATE_ACTIONS),
+        ("ssm:GetParameter", GITHUB_TOKEN_ARN),
+        ("ssm:GetParameter", WEBHOOK_PARAMETER_ARN),
+    },
     "policy-api-dev.json": {("sqs:SendMessage", DEV_QUEUE_ARN), ("dynamodb:Query", DEV_TABLE_ARN)},
     "policy-archiver-dev.json": {
         ("s3:PutObject", DEV_ARCHIVE_ARN),
@@ -66,21 +76,30 @@ EXPECTED_GRANTS = {
         GRAPH_GRANT,
         *((f"dynamodb:{action}", DEV_ALERT_STATE_ARN) for action in ALERT_STATE_ACTIONS),
     },
+    "policy-watch-dev.json": {
+        ("dynamodb:Query", DEV_TABLE_ARN),
+        *((f"dynamodb:{action}", DEV_ALERT_STATE_ARN) for action in ALERT_STATE_ACTIONS),
+        ("ssm:GetParameter", DEV_GITHUB_TOKEN_ARN),
+        ("ssm:GetParameter", DEV_WEBHOOK_PARAMETER_ARN),
+    },
 }
 POLICY_OF_FUNCTION = {
     "prod": {
         "api_handler": "policy-api.json",
         "archive_stats": "policy-archiver.json",
         "forward_alert": "policy-forwarder.json",
+        "watch_builds": "policy-watch.json",
     },
     "dev": {
         "api_handler": "policy-api-dev.json",
         "archive_stats": "policy-archiver-dev.json",
         "forward_alert": "policy-forwarder-dev.json",
+        "watch_builds": "policy-watch-dev.json",
     },
 }
 DEPLOYED_STAGES = ("dev", "prod")
 WEBHOOK_PARAMETER = {"prod": "/admin/discord_webhook_url", "dev": "/admin/discord_webhook_url-dev"}
+GITHUB_TOKEN_PARAMETER = {"prod": "/admin/github_build_watch_token", "dev": "/admin/github_build_watch_token-dev"}
 
 
 def as_list(value: Any) -> list[Any]:
@@ -177,6 +196,7 @@ def test_the_packaged_roles_carry_exactly_the_policy_files(packaged_stack: Calla
     policy_of = POLICY_OF_FUNCTION[stage]
     roles = {"ApiHandlerRole": policy_of["api_handler"], "ArchiveStatsRole": policy_of["archive_stats"]}
     roles["ForwardAlertRole"] = policy_of["forward_alert"]
+    roles["WatchBuildsRole"] = policy_of["watch_builds"]
     for role, policy_file in roles.items():
         (inline,) = resources[role]["Properties"]["Policies"]
         assert inline["PolicyDocument"] == json.loads((CHALICE / policy_file).read_text()), role
@@ -221,6 +241,10 @@ def test_the_webhook_url_comes_from_ssm_or_the_environment_never_the_config() ->
     for stage_name in DEPLOYED_STAGES:
         forwarder = config["stages"][stage_name]["lambda_functions"]["forward_alert"]["environment_variables"]
         assert forwarder["WEBHOOK_URL_PARAMETER"] == WEBHOOK_PARAMETER[stage_name]
+        watch = config["stages"][stage_name]["lambda_functions"]["watch_builds"]["environment_variables"]
+        assert watch["WEBHOOK_URL_PARAMETER"] == WEBHOOK_PARAMETER[stage_name]
+        assert watch["GITHUB_TOKEN_PARAMETER"] == GITHUB_TOKEN_PARAMETER[stage_name]
+        assert "GITHUB_TOKEN" not in watch
 
 
 # ---- CORS ---------------------------------------------------------------------------------------

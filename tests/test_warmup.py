@@ -19,7 +19,16 @@ from chalicelib import warmup
 from tools.devkit.discord.fake import DiscordFake
 
 ROOT = Path(__file__).resolve().parent.parent
-WATCHED = ("boto3", "botocore", "requests", "aws_embedded_metrics", "aiohttp", "chalicelib.forwarder")
+WATCHED = (
+    "boto3",
+    "botocore",
+    "requests",
+    "aws_embedded_metrics",
+    "aiohttp",
+    "chalicelib.forwarder",
+    "yaml",
+    "chalicelib.build_watch",
+)
 PARAMETER = "/admin/discord_webhook_url"
 
 # Runs in the child: keep every log record (Lambda's runtime has a root handler too), import
@@ -108,8 +117,10 @@ def test_the_api_loads_its_clients_and_the_metrics_library_at_init(queue_url: st
 
     assert report["clients"] == ["dynamodb", "sqs"]
     assert {"boto3", "aws_embedded_metrics"} <= set(report["modules"])
-    # Nor aiohttp, which only aws-embedded-metrics' EC2 probe uses (chalicelib.lazy_ec2).
-    assert not {"requests", "chalicelib.forwarder", "aiohttp"} & set(report["modules"])
+    # Nor aiohttp, which only aws-embedded-metrics' EC2 probe uses (chalicelib.lazy_ec2), nor the build watch's.
+    assert not {"requests", "chalicelib.forwarder", "aiohttp", "yaml", "chalicelib.build_watch"} & set(
+        report["modules"]
+    )
     assert report["warnings"] == []
     # The pre-built SQS client is the one the page load used.
     assert report["result"] == 200
@@ -171,6 +182,15 @@ def test_the_forwarder_with_its_state_table_builds_the_store_and_graph_clients_a
     (incident,) = webhook.channel()
     assert list(incident.files) == ["SiteTooSlow.png"]
     assert boto("dynamodb").scan(TableName=alert_table)["Count"] == 2  # the delivery and the alarm
+
+
+def test_the_build_watch_loads_pyyaml_requests_and_its_clients_at_init() -> None:
+    report = init("app.watch_builds", {"WEBHOOK_URL_PARAMETER": PARAMETER, "GITHUB_TOKEN": None})
+
+    assert report["clients"] == ["dynamodb", "dynamodb-alerts", "ssm"]
+    assert {"boto3", "requests", "yaml", "chalicelib.build_watch"} <= set(report["modules"])
+    assert not {"aws_embedded_metrics", "chalicelib.forwarder"} & set(report["modules"])
+    assert report["warnings"] == []
 
 
 def test_init_sends_no_aws_request() -> None:

@@ -23,7 +23,7 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 # (steady calls per variant per case: page load, build lookup; warm-up calls; cold-start
 # processes per target and memory size, and the warm calls each project one makes after its
 # first; throughput clients and page loads per client; the whole scripted month of alerts, or a
-# few of each kind)
+# few of each kind; the build watch's year of 99 entries, or 26 days of 12)
 FULL = {
     "pageload_calls": 200,
     "build_calls": 100,
@@ -33,6 +33,7 @@ FULL = {
     "clients": 4,
     "per_client": 50,
     "alert_month": 1,
+    "watch_year": 1,
 }
 QUICK = {
     "pageload_calls": 5,
@@ -43,6 +44,7 @@ QUICK = {
     "clients": 2,
     "per_client": 3,
     "alert_month": 0,
+    "watch_year": 0,
 }
 
 
@@ -100,6 +102,12 @@ def run(
 
         print("row 6: alert noise, a scripted month ...", file=sys.stderr, flush=True)
         results["noise"] = noise_row(emulator, quick=not settings["alert_month"])
+        from tools.benchmarks.build_watch import build_watch_row
+
+        print("row 7: build watch, a year of nightly builds ...", file=sys.stderr, flush=True)
+        results["build_watch"] = build_watch_row(
+            emulator, quick=not settings["watch_year"], cold_runs=settings["cold_runs"], use_cgroup=cgroup
+        )
     if package:
         from tools.benchmarks.package import package_row
 

@@ -66,9 +66,8 @@ def main() -> None:
     if side == "project":
         import app as module
 
-        handler = {"archiver": module.archive_stats, "forwarder": module.forward_alert}.get(
-            function.removesuffix("-ssm"), module.app
-        )
+        entry_points = {"archiver": "archive_stats", "forwarder": "forward_alert", "watch": "watch_builds"}
+        handler = getattr(module, entry_points.get(function.removesuffix("-ssm"), "app"))
     elif function == "forwarder":
         from tools.benchmarks.baseline import cloudwatch_to_discord as module
 

@@ -149,6 +149,7 @@ def table(results: dict[str, Any]) -> str:
     else:
         rows.append(("5", "local stack throughput", "page loads per second", "not measured (--no-throughput)", "", ""))
     rows.extend(_noise_rows(results.get("noise")))
+    rows.extend(_watch_rows(results.get("build_watch")))
     return "\n".join("| " + " | ".join(cells) + " |" for cells in rows)
 
 
@@ -425,6 +426,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
             )
         )
     found.extend(_noise_targets(results.get("noise")))
+    found.extend(_watch_targets(results.get("build_watch")))
     return found
 
 
@@ -626,6 +628,114 @@ def _noise_targets(noise: dict[str, Any] | None) -> list[Target]:
             f"{scenario['redeliveries']} redelivered, {scenario['second_publications']} twice, "
             f"{scenario['late']} late, "
             f"{runs['retries']} retries, up to {runs['most_at_once']} at once",
+        ),
+    ]
+
+
+def _days(problems: list[dict[str, Any]], due: bool = False) -> str:
+    shown = []
+    for p in problems:
+        days = "never" if p["days_to_report"] is None else f"{p['days_to_report']}"
+        shown.append(f"{p['compiler']} {days}" + (f" (due {p['due_within_days']:g})" if due else ""))
+    return ", ".join(shown)
+
+
+def _watch_rows(watch: dict[str, Any] | None) -> list[tuple[str, ...]]:
+    """Row 7: the build watch over a year of nightly builds, beside the naive rule and nothing."""
+    if not watch:
+        return []
+    if not watch.get("available", True):
+        return [("7", "build watch, a year of nightly builds", "all", watch.get("note", "n/a"), "", "")]
+    scenario, ours, naive, nothing, runs = (
+        watch["scenario"],
+        watch["watch"],
+        watch["naive"],
+        watch["nothing"],
+        watch["runs"],
+    )
+    case = (
+        f"build watch, {scenario['days']} days of {scenario['entries']} entries"
+        + (" (quick)" if watch["quick"] else "")
+        + f", GitHub down on {len(scenario['github_down_days'])} of them"
+    )
+    cold = watch.get("coldstart")
+    if cold:
+        if cold["throttled_with"]:
+            shown = f"{cold['cold_ms']:g} / {cold['warm_ms']:g} (throttled with {cold['throttled_with']})"
+        else:
+            shown = f"{cold['modelled_cold_ms']:g} / {cold['modelled_warm_ms']:g} (modelled: no cgroup)"
+        cold = f"{shown}; init {cold['init_ms']:g} at full CPU; {cold['processes']} process(es)"
+    rows = [
+        (
+            "7",
+            case,
+            "days from each injected problem's start to its notifying message",
+            _days(ours["problems"], due=True),
+            f"naive (no good build in 7 days): {_days(naive['problems'])}; nothing: {_days(nothing['problems'])}",
+            "",
+        ),
+        (
+            "7",
+            case,
+            "false alarms (notifying mentions of an entry with no injected problem)",
+            f"{ours['false_alarms']}",
+            f"naive: {naive['false_alarms']} ({len(naive['false_alarm_entries'])} entries); "
+            f"nothing: {nothing['false_alarms']}",
+            "",
+        ),
+        (
+            "7",
+            case,
+            "notifying posts / quiet posts / edits over the run",
+            f"{ours['notifying_posts']} / {ours['quiet_posts']} / {ours['edits']}",
+            f"naive: {naive['notifying_posts']} / {naive['quiet_posts']} / {naive['edits']}; "
+            f"nothing: {nothing['notifying_posts']} / {nothing['quiet_posts']} / {nothing['edits']}",
+            "",
+        ),
+        (
+            "7",
+            case,
+            "GitHub / DynamoDB requests per run, mean (max); run time median / p95, ms",
+            f"{runs['github_requests_per_run']['mean']:g} ({runs['github_requests_per_run']['max']}) / "
+            f"{runs['dynamodb_requests_per_run']['mean']:g} ({runs['dynamodb_requests_per_run']['max']}); "
+            f"{runs['run_ms']['median']:g} / {runs['run_ms']['p95']:g}",
+            "",
+            "",
+        ),
+    ]
+    if cold:
+        rows.append(("7", case, "cold / warm run at 256 MB under Lambda's CPU share, ms", cold, "", ""))
+    return rows
+
+
+def _watch_targets(watch: dict[str, Any] | None) -> list[Target]:
+    if not watch or not watch.get("available", True):
+        return []
+    ours, runs = watch["watch"], watch["runs"]
+    late = [p for p in ours["problems"] if p["days_to_report"] is None or p["days_to_report"] > p["due_within_days"]]
+    repeated = [p for p in ours["problems"] if p["notifying_posts"] > 1]
+    return [
+        Target(
+            "build watch: every injected problem reported within N + 1 days of its rule's threshold",
+            not late,
+            _days(ours["problems"], due=True),
+        ),
+        Target("build watch: 0 false alarms", ours["false_alarms"] == 0, f"{ours['false_alarm_entries'] or 0}"),
+        Target(
+            "build watch: at most one notifying post per problem",
+            not repeated,
+            ", ".join(f"{p['compiler']} {p['notifying_posts']}" for p in ours["problems"]),
+        ),
+        Target(
+            "build watch: a retried invocation or a second run over the same data posts nothing",
+            ours["retry_posts"] == 0 and ours["second_run_posts"] == 0,
+            f"{ours['retry_posts']} after retries, {ours['second_run_posts']} on second runs",
+        ),
+        Target(
+            "build watch: no failed invocation while GitHub was up; GitHub requests within the issue's budget",
+            runs["failed_on_up_days"] == 0 and runs["github_requests_per_run"]["max"] <= watch["github_budget"],
+            f"{runs['failed_on_up_days']} failed; at most {runs['github_requests_per_run']['max']} requests "
+            f"(budget {watch['github_budget']})",
         ),
     ]
 

@@ -174,3 +174,20 @@ ALARM = {
         "Threshold": 30,
     },
 }
+
+
+def scheduled_event(event_id: str | None = None, time: str | None = None, rule: str = "watch-builds") -> dict[str, Any]:
+    """The event EventBridge's schedule hands a function (``time``: ISO 8601 Z, default now)."""
+    from datetime import UTC, datetime
+
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT_ID,
+        "time": time or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{rule}"],
+        "detail": {},
+    }

@@ -16,6 +16,9 @@ BUILD_TABLE = "compiler-builds"
 ALERT_STATE_TABLE = "compiler-explorer-alerts"
 ARCHIVE_BUCKET = "compiler-explorer-logs"
 WEBHOOK_PARAMETER = "/admin/discord_webhook_url"
+# The SSM SecureString holding the build watch's GitHub token (its name, not a secret).
+GITHUB_TOKEN_PARAMETER = "/admin/github_build_watch_token"  # noqa: S105
+WORKFLOWS_REPOSITORY = "compiler-explorer/compiler-workflows"  # where compilers.yaml lives, on branch main
 STATS_QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{STATS_QUEUE}"
 ALERT_TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{ALERT_TOPIC}"
 

@@ -12,6 +12,11 @@ Environment (all optional):
     LOCAL_DRAIN_SECONDS=10       at most this long for the final flush when stopping
     DISCORD_PORT=8001            the Discord fake the forwarder posts to, and its page at http://127.0.0.1:8001/
                                  showing the channel as Discord's client would (``tools.devkit.discord.page``)
+    GITHUB_PORT=8002             the GitHub fake (``tools.devkit.github_fake``) the build watch reads:
+                                 compilers.yaml and the repositories ``tools.local_stack.seed`` describes;
+                                 its token is in the emulator's SSM (/admin/github_build_watch_token), as
+                                 production keeps it. Run the watch now with
+                                 ``python -m tools.local_stack.watch`` (``tools/local_stack/watch.py``).
     WEBHOOK_URL                  a real Discord webhook: the fake relays every post and edit to it and
                                  answers as it does (``tools.devkit.discord.relay``); unset, messages stay local
     LOCAL_DISCORD_JSON=0         1: print each Discord message's JSON under its one line

@@ -36,6 +36,7 @@ class StackProcess:
         self.api_url = ""
         self.aws_endpoint = ""
         self.discord_url = ""  # the Discord fake's page (its webhook is {discord_url}api/webhooks/...)
+        self.github_url = ""  # the GitHub fake the build watch reads (tools.local_stack.watch --github-url)
 
     @property
     def lines(self) -> list[str]:
@@ -93,6 +94,7 @@ def start(
     port: int | None = None,
     aws_port: int | None = None,
     discord_port: int | None = None,
+    github_port: int | None = None,
     batch_window: float | None = None,
     visibility_timeout: int | None = None,
     webhook_url: str | None = None,
@@ -109,6 +111,7 @@ def start(
         "PORT": port or net.free_port(),
         "AWS_PORT": aws_port or net.free_port(),
         "DISCORD_PORT": discord_port or net.free_port(),
+        "GITHUB_PORT": github_port or net.free_port(),
         "LOCAL_BATCH_WINDOW": batch_window,
         "LOCAL_VISIBILITY_TIMEOUT": visibility_timeout,
         "WEBHOOK_URL": webhook_url,
@@ -118,6 +121,7 @@ def start(
     if webhook_url is None and "WEBHOOK_URL" not in (env or {}):
         environment.pop("WEBHOOK_URL", None)
     stack = StackProcess(OutputProcess.python("tools.local_stack", *args, env=environment))
+    stack.github_url = f"http://{names.HOST}:{environment['GITHUB_PORT']}"
     try:
         stack.wait_until_ready(ready_timeout)
     except BaseException:

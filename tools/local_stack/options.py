@@ -23,6 +23,7 @@ class Options:
     api: bool = True  # False: `python -m tools.local_stack --no-api`, for `chalice local --stage local`
     discord_json: bool = False  # each Discord message's JSON under its one line
     archive_copy: str = "build/local-archive"  # where the archive is copied on shutdown; "" for nowhere
+    github_port: int = 8002
 
     @classmethod
     def from_env(cls) -> "Options":
@@ -35,8 +36,14 @@ class Options:
             discord_port=_integer("DISCORD_PORT", cls.discord_port, 1, 65535),
             discord_json=_integer("LOCAL_DISCORD_JSON", 0, 0, 1) == 1,
             archive_copy=os.environ.get("LOCAL_ARCHIVE_COPY", cls.archive_copy).strip(),
+            github_port=_integer("GITHUB_PORT", cls.github_port, 1, 65535),
         )
-        ports = {"PORT": options.port, "AWS_PORT": options.aws_port, "DISCORD_PORT": options.discord_port}
+        ports = {
+            "PORT": options.port,
+            "AWS_PORT": options.aws_port,
+            "DISCORD_PORT": options.discord_port,
+            "GITHUB_PORT": options.github_port,
+        }
         for name, port in ports.items():
             same = [other for other, value in ports.items() if value == port and other != name]
             if same:
@@ -62,6 +69,11 @@ class Options:
     def discord_url(self) -> str:
         """The Discord fake's page, showing the channel the forwarder posts to."""
         return f"http://{HOST}:{self.discord_port}/"
+
+    @property
+    def github_url(self) -> str:
+        """The GitHub fake the build watch reads (GITHUB_API_URL)."""
+        return f"http://{HOST}:{self.github_port}"
 
 
 def _integer(name: str, default: int, low: int, high: int) -> int:

@@ -9,7 +9,22 @@ archive or "" when nothing was built. The histories cover the cases the API must
 - ``clang.thephd.dev``: unchanged most nights (SKIPPED), some run ids "unknown".
 - ``clang_p2996``: 130 failed or skipped nights since its last OK build (more than 100).
 - ``SPIRV-Tools``: never built successfully.
-- ``circle``: a few builds from early 2021, written before ``github_run_id`` existed.
+- ``circle``: a few builds from early 2021, written before ``github_run_id`` existed (and no longer in
+  ``compilers.yaml``: the build watch ignores it).
+
+The build watch's world sits next to it (``WATCHED``, ``compilers_yaml``, ``watch_history`` and
+``github_world``): a ``compilers.yaml`` whose entries exercise every rule of the watch, each with the
+build history and the GitHub repositories (in ``tools.devkit.github_fake``) that make its case:
+
+- reported: ``clang_llvmflang`` (ungated) failing 12 nights; ``tinycc`` (ungated) not run for 5 nights;
+  ``dotnet`` failing 20 nights while ``dotnet/runtime`` moves daily (upstream moved, nothing built);
+  ``clang_ir`` gated on the archived ``llvm/clangir``; ``hylo`` gated on a moved repository (301);
+  ``clang_lifetime`` on a deleted one (404); ``clang_hana`` on a branch that no longer exists (422);
+  ``c3c`` on a URL that names no repository.
+- never reported: ``gcc`` (one failed night), ``clang``, ``clang.thephd.dev``, ``clang_p2996``,
+  ``SPIRV-Tools`` and ``llvm_spirv`` (one URL, two entries), ``madpascal`` (two targets); and the idle
+  forks ``clang_embed`` (no commit for 200 days, no build for 193) and ``gcc_contracts`` (a branch with a
+  ``/``, idle 90 days), whose silence is what their gate is for.
 
 Dates count back from the last 03:00 UTC, so the history looks current; the pattern of
 statuses is the same on every run.
@@ -18,13 +33,18 @@ statuses is the same on every run.
 metric the sample alarm watches (see the end of this module).
 """
 
+import json
 import math
 import random
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tools.devkit.names import WORKFLOWS_REPOSITORY
+
 OK, FAILED, SKIPPED = "OK", "FAILED", "SKIPPED"
+BROKEN = ""  # what post-run.sh writes for a failed build today
 FAILING_STREAK = 130
 BATCH_WRITE_LIMIT = 25
 _MAX_WRITE_ROUNDS = 20
@@ -51,6 +71,130 @@ def history(now: datetime) -> list[dict[str, Any]]:
     items += _nightlies("SPIRV-Tools", night, 45, _never_ok, (60, 600))
     items += _old_builds("circle", datetime(2021, 4, 11, 3, 0, tzinfo=UTC), [OK, FAILED, OK, SKIPPED, OK])
     return items
+
+
+# ---- the build watch's world ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Watched:
+    """One daily entry of the local ``compilers.yaml``, and what the build watch should say about it."""
+
+    name: str
+    image: str
+    args: str = "trunk"
+    repos: tuple[str, ...] = ()
+    expect: str = ""  # the rule it trips ("" for none), for the banner, the README and the tests
+
+
+def _gh(path: str) -> str:
+    return f"https://github.com/{path}"
+
+
+WATCHED = (
+    Watched("gcc", "gcc"),
+    Watched("clang", "clang"),
+    Watched("clang_llvmflang", "clang", "llvmflang-trunk", expect="failing every night"),
+    Watched("tinycc", "misc", expect="not running"),
+    Watched("clang.thephd.dev", "clang", "thephd-trunk", (_gh("ThePhD/llvm-project/tree/thephd.dev"),)),
+    Watched("clang_p2996", "clang", "p2996-trunk", (_gh("bloomberg/clang-p2996/tree/p2996"),)),
+    Watched("SPIRV-Tools", "spirv-tools", repos=(_gh("KhronosGroup/SPIRV-Tools/tree/main"),)),
+    Watched("llvm_spirv", "clang", "llvm-spirv-trunk", (_gh("KhronosGroup/SPIRV-Tools/tree/main"),)),
+    Watched(
+        "madpascal", "mads", repos=(_gh("tebe6502/Mad-Assembler/tree/master"), _gh("tebe6502/Mad-Pascal/tree/master"))
+    ),
+    Watched("clang_embed", "clang", "embed-trunk", (_gh("ThePhD/llvm-project/tree/embed"),)),
+    Watched("gcc_contracts", "gcc", "contracts-trunk", (_gh("gcc-mirror/gcc/tree/devel/contracts"),)),
+    Watched("dotnet", "dotnet", repos=(_gh("dotnet/runtime"),), expect="upstream moved and nothing was built"),
+    Watched("clang_ir", "clang", "clangir-trunk", (_gh("llvm/clangir/tree/main"),), expect="gate: archived"),
+    Watched("hylo", "hylo", repos=(_gh("hylo-lang/hyloc"),), expect="gate: moved to hylo-lang/hylo"),
+    Watched("clang_lifetime", "clang", "lifetime-trunk", (_gh("llvm-lifetime/llvm-project"),), expect="gate: 404"),
+    Watched(
+        "clang_hana",
+        "clang",
+        "hana-clang-trunk",
+        (_gh("hanickadot/llvm-project/tree/compiler-explorer/hana-clang"),),
+        expect="gate: no such branch",
+    ),
+    Watched("c3c", "c3c", repos=(_gh("c3lang"),), expect="gate: not a repository URL"),
+)
+LOCAL_FAILING_NIGHTS = 12
+LOCAL_SILENT_NIGHTS = 5
+STALE_FAILING_NIGHTS = 20
+ARCHIVED_DAYS_AGO = 288  # llvm/clangir, archived on 2026-02-21, seen from early December
+IDLE_DAYS = {"clang_embed": 200, "gcc_contracts": 90}
+_ACTIVE = ("ThePhD/llvm-project", "bloomberg/clang-p2996", "KhronosGroup/SPIRV-Tools", "tebe6502/Mad-Pascal")
+
+
+def compilers_yaml(entries: tuple[Watched, ...] = WATCHED) -> str:
+    """``compilers.yaml`` as compiler-workflows writes it: flow mappings under ``compilers: daily:``."""
+    lines = [
+        "# The local stack's compilers.yaml (tools/local_stack/seed.py): every rule of the build watch.",
+        "compilers:",
+    ]
+    lines.append("  daily:")
+    for entry in entries:
+        repos = f", repos: [{', '.join(json.dumps(url) for url in entry.repos)}]" if entry.repos else ""
+        lines.append(f"    - {{ image: {entry.image}, name: {entry.name}, args: {entry.args}{repos} }}")
+    lines += ["  ad_hoc:", "    - { image: gcc, command: build.sh }", ""]
+    return "\n".join(lines)
+
+
+def watch_history(now: datetime) -> list[dict[str, Any]]:
+    """The builds of the watch's entries that ``history`` does not already seed."""
+    night = last_nightly(now)
+    day = timedelta(days=1)
+    items: list[dict[str, Any]] = []
+    items += _nightlies("clang_llvmflang", night, 200, _failing_since(LOCAL_FAILING_NIGHTS), (1800, 3600))
+    items += _nightlies("tinycc", night - LOCAL_SILENT_NIGHTS * day, 200, _mostly_ok, (60, 300))
+    items += _nightlies("llvm_spirv", night, 120, _newest_ok, (600, 1800))
+    items += _nightlies("madpascal", night, 120, _newest_ok, (60, 300))
+    for name, idle in IDLE_DAYS.items():
+        # The gate stopped building a week after the last commit: nothing since, as intended.
+        items += _nightlies(name, night - (idle - 7) * day, 60, _newest_ok, (1800, 3600))
+    items += _nightlies("dotnet", night, 200, _failing_since(STALE_FAILING_NIGHTS), (1200, 2400))
+    items += _nightlies("clang_ir", night - (ARCHIVED_DAYS_AGO - 6) * day, 60, _newest_ok, (1800, 3600))
+    # A blind gate (301, 404, 422, no repository) builds every night, and fine.
+    for name in ("hylo", "clang_lifetime", "clang_hana", "c3c"):
+        items += _nightlies(name, night, 60, _newest_ok, (300, 1800))
+    return items
+
+
+def github_world(github: Any, now: datetime) -> None:
+    """The repositories ``WATCHED`` points at, in a ``tools.devkit.github_fake.GitHubFake``, and compilers.yaml."""
+    day = timedelta(days=1)
+    noon = now.astimezone(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    if noon > now:
+        noon -= day
+
+    def commits(repo: str, branch: str, newest: datetime, count: int = 30) -> None:
+        for age in range(count):
+            github.add_commit(repo, branch, newest - age * day)
+
+    github.put_file(WORKFLOWS_REPOSITORY, "compilers.yaml", "main", compilers_yaml())
+    for repo in _ACTIVE:
+        github.add_repo(repo, default_branch="main" if repo != "tebe6502/Mad-Pascal" else "master")
+    commits("ThePhD/llvm-project", "thephd.dev", noon)
+    commits("bloomberg/clang-p2996", "p2996", noon)
+    commits("KhronosGroup/SPIRV-Tools", "main", noon)
+    commits("tebe6502/Mad-Pascal", "master", noon)
+    github.add_repo("tebe6502/Mad-Assembler", default_branch="master")
+    commits("tebe6502/Mad-Assembler", "master", noon - 400 * day, 5)  # idle, beside an active target
+    commits("ThePhD/llvm-project", "embed", noon - IDLE_DAYS["clang_embed"] * day)
+    github.add_repo("gcc-mirror/gcc", default_branch="master")
+    commits("gcc-mirror/gcc", "devel/contracts", noon - IDLE_DAYS["gcc_contracts"] * day)
+    commits("gcc-mirror/gcc", "master", noon)
+    github.add_repo("dotnet/runtime")
+    commits("dotnet/runtime", "main", noon, 60)
+    github.add_repo("llvm/clangir")
+    commits("llvm/clangir", "main", noon - (ARCHIVED_DAYS_AGO + 1) * day, 60)
+    github.archive("llvm/clangir")
+    github.add_repo("hylo-lang/hyloc")
+    commits("hylo-lang/hyloc", "main", noon)
+    github.move("hylo-lang/hyloc", "hylo-lang/hylo")
+    github.remove("llvm-lifetime/llvm-project")
+    github.add_repo("hanickadot/llvm-project")
+    commits("hanickadot/llvm-project", "main", noon, 5)  # compiler-explorer/hana-clang was renamed away
 
 
 def write(dynamodb: Any, table: str, items: list[dict[str, Any]]) -> None:
@@ -136,6 +280,15 @@ def _failing_streak(age: int, rng: random.Random) -> str:
 
 def _never_ok(age: int, rng: random.Random) -> str:
     return rng.choice([FAILED, SKIPPED])
+
+
+def _failing_since(nights: int) -> Callable[[int, random.Random], str]:
+    """Failed (as post-run.sh writes it, status "") the newest ``nights`` nights, fine before."""
+
+    def status(age: int, rng: random.Random) -> str:
+        return BROKEN if age < nights else _newest_ok(age - nights, rng)
+
+    return status
 
 
 def _attributes(item: dict[str, Any]) -> dict[str, dict[str, str]]:

@@ -31,15 +31,19 @@ from chalicelib import settings
 from tools.devkit import archive, names, net, process
 from tools.devkit.discord.fake import DiscordFake, Message
 from tools.devkit.discord.relay import RelayingDiscordFake
-from tools.devkit.names import ACCOUNT_ID, HOST, REGION, WEBHOOK_PARAMETER
+from tools.devkit.github_fake import GitHubFake
+from tools.devkit.github_fake import Request as GitHubRequest
+from tools.devkit.names import ACCOUNT_ID, GITHUB_TOKEN_PARAMETER, HOST, REGION, WEBHOOK_PARAMETER
 from tools.devkit.process import OutputProcess
-from tools.local_stack import applocal, registry, resources, seed
+from tools.local_stack import applocal, registry, resources, seed, watch
 from tools.local_stack.api import ApiServer
 from tools.local_stack.launcher import RUNTIME_READY
 from tools.local_stack.options import STAGE, OptionError, Options
 
 logger = logging.getLogger("tools.local_stack.stack")
 discord_logger = logging.getLogger("tools.local_stack.discord")
+github_logger = logging.getLogger("tools.local_stack.github")
+GITHUB_TOKEN = "local-github-token"  # noqa: S105 (the GitHub fake's own; the watch reads it from SSM)
 
 READY_LINE = "ready: API {api}, AWS emulator {aws}, alerts page {page}"  # the launcher waits for this line
 NO_API = "none"  # the ready line's API with --no-api
@@ -109,6 +113,7 @@ class Stack:
         self.runtime: Child | None = None
         self.api: ApiServer | None = None
         self.printer: DiscordFake | None = None
+        self.github: GitHubFake | None = None
         self.resources: resources.Resources | None = None
         self._runtime_ready = threading.Event()
 
@@ -151,13 +156,28 @@ class Stack:
         except OSError as error:
             raise StartupError(f"cannot serve the Discord fake on {HOST}:{options.discord_port}: {error}") from None
         webhook_url = self.printer.url
+        # The build watch reads GitHub's REST API: here the fake, with the repositories seed.py describes.
+        try:
+            self.github = GitHubFake(token=GITHUB_TOKEN, port=options.github_port, echo=_print_github_request)
+        except OSError as error:
+            raise StartupError(f"cannot serve the GitHub fake on {HOST}:{options.github_port}: {error}") from None
+        now = datetime.now(UTC)
+        seed.github_world(self.github, now)
         client = _client_factory()
         self.resources = resources.provision(client, app, options, webhook_url)
+        client("ssm").put_parameter(
+            Name=GITHUB_TOKEN_PARAMETER, Value=GITHUB_TOKEN, Type="SecureString", Overwrite=True
+        )
         os.environ["SQS_STATS_QUEUE"] = self.resources.stats_queue_url
-        items = seed.history(datetime.now(UTC))
+        items = seed.history(now) + seed.watch_history(now)
         seed.write(client("dynamodb"), self.resources.table, items)
         logger.info("seeded %s with %d builds of %d compilers", self.resources.table, len(items), len(_names(items)))
-        now = datetime.now(UTC)
+        logger.info(
+            "GitHub fake at %s: compilers.yaml with %d daily builds for the build watch "
+            "(python -m tools.local_stack.watch)",
+            options.github_url,
+            len(seed.WATCHED),
+        )
         seed.write_metrics(client("cloudwatch"), seed.response_times(now - seed.METRIC_HISTORY, now))
         logger.info("seeded %s %s for the last 3 hours", seed.RESPONSE_NAMESPACE, seed.RESPONSE_METRIC)
         if self.stopping.is_set():
@@ -183,7 +203,7 @@ class Stack:
     def ports(self) -> dict[str, int]:
         """The ports this stack serves on, by the variable that sets each."""
         options = self.options
-        ports = {"AWS_PORT": options.aws_port, "DISCORD_PORT": options.discord_port}
+        ports = {"AWS_PORT": options.aws_port, "DISCORD_PORT": options.discord_port, "GITHUB_PORT": options.github_port}
         return {**ports, "PORT": options.port} if options.api else ports
 
     def start_runtime(self) -> Child:
@@ -200,11 +220,14 @@ class Stack:
         for name in names.FOREIGN_AWS_VARIABLES:
             os.environ.pop(name, None)
         queue = f"{self.options.aws_endpoint}/{ACCOUNT_ID}/{settings.STATS_QUEUE_NAME}"
+        # A GITHUB_TOKEN from the shell would win over the parameter and go to the fake: never send it.
+        os.environ.pop("GITHUB_TOKEN", None)
         return {
             **stage_variables,
             **names.aws_environment(self.options.aws_endpoint),
             "SQS_STATS_QUEUE": queue,
             "WEBHOOK_URL_PARAMETER": WEBHOOK_PARAMETER,
+            **watch.environment(self.options.github_url),
         }
 
     def _wait_for(self, ready: Callable[[], bool], child: Child, what: str, seconds: float = STARTUP_SECONDS) -> bool:
@@ -278,6 +301,8 @@ class Stack:
             self.copy_archive()
         if self.printer:
             self.printer.close()
+        if self.github:
+            self.github.close()
         if self.emulator:
             self.emulator.stop(EMULATOR_STOP_SECONDS)
         registry.unregister(os.getpid())
@@ -310,7 +335,9 @@ class Stack:
         relayed = isinstance(self.printer, RelayingDiscordFake)
         webhook = "the alerts page, and WEBHOOK_URL" if relayed else "the alerts page (WEBHOOK_URL is not set)"
         aws_cli = shutil.which("aws") is not None
-        lines = try_commands(api, aws, found, aws_cli=aws_cli, aws_port=options.aws_port)
+        lines = try_commands(
+            api, aws, found, aws_cli=aws_cli, aws_port=options.aws_port, watch=watch_urls(app, options)
+        )
         commands = "\n".join(f"  {line}" if line else "" for line in lines)
         standing_in = "" if aws_cli else " (no AWS CLI on PATH: boto3 stands in for it)"
         if options.api:
@@ -340,6 +367,8 @@ every {window:g} s -> s3://{found.bucket}/stats/
   alerts        topic {found.alert_topic_arn} -> forward_alert -> Discord: {webhook}
                 one line here per Discord call{json_hint}
   builds        table {found.table}: {", ".join(compilers)}
+  build watch   GitHub fake {options.github_url}: compilers.yaml with {len(seed.WATCHED)} daily builds, \
+{sum(bool(w.expect) for w in seed.WATCHED)} of them broken -> watch_builds -> the alerts page
 
 Try{standing_in}:
 {commands}
@@ -348,10 +377,23 @@ Ctrl-C stops everything; what is still queued is archived first.
 """
 
 
+def watch_urls(app: Any, options: Options) -> tuple[str, str] | None:
+    """The GitHub fake and the alerts page for the banner's watch line; None while the app has no watch."""
+    return (options.github_url, options.discord_url) if watch.HANDLER in app.handler_map else None
+
+
 def try_commands(
-    api: str, aws: str, found: resources.Resources, *, aws_cli: bool, aws_port: int = CHALICE_LOCAL_AWS_PORT
+    api: str,
+    aws: str,
+    found: resources.Resources,
+    *,
+    aws_cli: bool,
+    aws_port: int = CHALICE_LOCAL_AWS_PORT,
+    watch: tuple[str, str] | None = None,
 ) -> list[str]:
     """The banner's "Try" lines, one shell command each ("" between groups).
+
+    ``watch``: the GitHub fake's URL and the alerts page, when the app has the build watch to run.
 
     The AWS CLI's only when it is installed (``aws_cli``): the development requirements do not
     install it, and each line must work on a fresh machine. The alarm lines are the README's,
@@ -372,6 +414,12 @@ def try_commands(
         "",
         f"export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={REGION}",
     ]
+    if watch:
+        github, page = watch
+        run = (
+            f".venv/bin/python -m tools.local_stack.watch --endpoint-url {aws} --github-url {github} --page-url {page}"
+        )
+        lines.insert(4, run)
     if aws_cli:
         topic = found.alert_topic_arn
         lines += [
@@ -475,3 +523,9 @@ def _print_message(what: str, message: Message, page: str, relayed: bool = False
     if with_json and what in ("posted", "edited"):
         line += "\n" + json.dumps(message.payload, indent=2, ensure_ascii=False)
     discord_logger.info("%s", line)
+
+
+def _print_github_request(request: GitHubRequest) -> None:
+    answer = str(request.status) if request.status else "no answer"
+    query = "&".join(f"{k}={v}" for k, v in request.query.items())
+    github_logger.info("GitHub: %s %s%s -> %s", request.method, request.path, f"?{query}" if query else "", answer)
