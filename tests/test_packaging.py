@@ -122,8 +122,13 @@ def test_an_operator_is_told_when_messages_pile_up_or_fail(resources: dict[str, 
         json.dumps({"Fn::GetAtt": ["StatsQueue", "QueueName"]}): "ApproximateAgeOfOldestMessage",
         json.dumps({"Fn::GetAtt": ["AlertFailureQueue", "QueueName"]}): "ApproximateNumberOfMessagesVisible",
         json.dumps({"Ref": "ArchiveStats"}): "Errors",
+        json.dumps({"Ref": "WatchBuilds"}): "Errors",
     }
     assert all(alarm["AlarmActions"] == [{"Ref": "AlertTopic"}] for alarm in alarms.values())
+    # The build watch broken two days running (every attempt of each day's run failed) pings, and one bad day does not.
+    watch = alarms["WatchBuildsErrorsAlarm"]
+    assert (watch["Period"], watch["EvaluationPeriods"], watch["DatapointsToAlarm"]) == (86400, 2, 2)
+    assert (watch["Threshold"], watch["ComparisonOperator"]) == (3, "GreaterThanOrEqualToThreshold")
 
 
 # ---- the dev stage: its own queue, table, bucket, topic, parameter and metric stream ----------

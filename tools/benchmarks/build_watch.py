@@ -49,8 +49,6 @@ TIMEOUT_SECONDS = 120
 def build_watch_row(emulator: Any, quick: bool, cold_runs: int = 1, use_cgroup: bool = True) -> dict[str, Any]:
     import app
 
-    if not hasattr(app, "watch_builds"):
-        return {"available": False, "quick": quick, "note": "app.py has no watch_builds yet"}
     scenario = build_year.year(quick)
     dynamodb = aws_setup.setup_client("dynamodb")
     resources.create_build_table(dynamodb, BUILD_TABLE)
@@ -63,7 +61,6 @@ def build_watch_row(emulator: Any, quick: bool, cold_runs: int = 1, use_cgroup: 
         cold = cold_and_warm(scenario, emulator, github, cold_runs, use_cgroup)
     watch = score_watch(scenario, harness)
     return {
-        "available": True,
         "quick": quick,
         "seconds": round(seconds, 1),
         "github_budget": github_budget(scenario),

@@ -644,8 +644,6 @@ def _watch_rows(watch: dict[str, Any] | None) -> list[tuple[str, ...]]:
     """Row 7: the build watch over a year of nightly builds, beside the naive rule and nothing."""
     if not watch:
         return []
-    if not watch.get("available", True):
-        return [("7", "build watch, a year of nightly builds", "all", watch.get("note", "n/a"), "", "")]
     scenario, ours, naive, nothing, runs = (
         watch["scenario"],
         watch["watch"],
@@ -709,7 +707,7 @@ def _watch_rows(watch: dict[str, Any] | None) -> list[tuple[str, ...]]:
 
 
 def _watch_targets(watch: dict[str, Any] | None) -> list[Target]:
-    if not watch or not watch.get("available", True):
+    if not watch:
         return []
     ours, runs = watch["watch"], watch["runs"]
     late = [p for p in ours["problems"] if p["days_to_report"] is None or p["days_to_report"] > p["due_within_days"]]
