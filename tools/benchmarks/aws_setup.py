@@ -1,9 +1,12 @@
 """The benchmark's AWS world: environment, the production-named resources, and build histories."""
 
 import functools
+import logging
 import math
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -27,6 +30,26 @@ def set_environment(endpoint: str) -> None:
     for name in (*names.FOREIGN_AWS_VARIABLES, "WEBHOOK_URL", "WEBHOOK_URL_PARAMETER"):
         os.environ.pop(name, None)
     os.environ.update({**names.aws_environment(endpoint), "COMPILER_BUILD_TABLE": TABLE, "S3_BUCKET_NAME": BUCKET})
+
+
+@contextmanager
+def app_settings(settings: dict[str, str], quiet_below: int = logging.ERROR) -> Iterator[None]:
+    """The app's environment variables for a row's replay, and its log lines below ``quiet_below`` muted
+    (a month or a year of them would drown the benchmark's output); both as they were afterwards."""
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    app_logger = logging.getLogger("chalicelib")
+    level = app_logger.level
+    app_logger.setLevel(quiet_below)
+    try:
+        yield
+    finally:
+        app_logger.setLevel(level)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @functools.cache

@@ -174,20 +174,8 @@ def _environment(github_url: str, webhook_url: str) -> Iterator[None]:
         "BUILD_WATCH_FAILING_DAYS": str(build_year.FAILING_DAYS),
         "BUILD_WATCH_SILENT_DAYS": str(build_year.SILENT_DAYS),
     }
-    saved = {name: os.environ.get(name) for name in settings}
-    os.environ.update(settings)
-    quiet = logging.getLogger("chalicelib")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)  # a year of runs, down days included, would drown the output
-    try:
+    with aws_setup.app_settings(settings, quiet_below=logging.CRITICAL):  # down days included
         yield
-    finally:
-        quiet.setLevel(level)
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 class _Replay:

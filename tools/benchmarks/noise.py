@@ -18,8 +18,6 @@ incident (one that keeps flapping pings once); an incident pings at most twice.
 
 import itertools
 import json
-import logging
-import os
 import re
 import threading
 import time
@@ -57,7 +55,10 @@ def noise_row(emulator: Any, quick: bool) -> dict[str, Any]:
 
     scenario = month(quick)
     resources.create_alert_state_table(aws_setup.setup_client("dynamodb"))
-    with DiscordFake() as discord_fake, _environment(discord_fake.url):
+    with (
+        DiscordFake() as discord_fake,
+        aws_setup.app_settings({"WEBHOOK_URL": discord_fake.url, "ALERT_STATE_TABLE": ALERT_STATE_TABLE}),
+    ):
         harness = _Lambda(app.forward_alert, discord_fake)
         before = emulator.counts()
         started = time.perf_counter()
@@ -97,24 +98,6 @@ def noise_row(emulator: Any, quick: bool) -> dict[str, Any]:
             "lost_transitions": 0,
         },
     }
-
-
-@contextmanager
-def _environment(webhook_url: str) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in ("WEBHOOK_URL", "ALERT_STATE_TABLE")}
-    os.environ.update({"WEBHOOK_URL": webhook_url, "ALERT_STATE_TABLE": ALERT_STATE_TABLE})
-    quiet = logging.getLogger("chalicelib")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # a month of INFO lines would drown the benchmark's output
-    try:
-        yield
-    finally:
-        quiet.setLevel(level)
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 class _Lambda:
