@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tools.devkit import net
 from tools.devkit.names import HOST
 
 API_VERSION = "2022-11-28"
@@ -514,14 +515,7 @@ def _handler(fake: GitHubFake) -> type[BaseHTTPRequestHandler]:
                 data, content_type = body.encode(), "text/plain; charset=utf-8"
             else:
                 data, content_type = json.dumps(body).encode(), "application/json; charset=utf-8"
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self.send_response(status)
-                self.send_header("Content-Type", headers.pop("Content-Type", content_type))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+            net.reply(self, status, data, headers.pop("Content-Type", content_type), headers)
 
         do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _any
 

@@ -1,8 +1,10 @@
 """Loopback ports, and waiting for something to become true."""
 
+import contextlib
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler
 
 from tools.devkit.names import HOST
 
@@ -33,3 +35,17 @@ def eventually[T](check: Callable[[], T], timeout: float, what: str, interval: f
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout} s: {what}")
         time.sleep(interval)
+
+
+def reply(
+    handler: BaseHTTPRequestHandler, status: int, data: bytes, content_type: str, headers: Mapping[str, str] = {}
+) -> None:
+    """One whole HTTP answer from a fake's request handler; a client that hung up meanwhile is no error."""
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)

@@ -18,7 +18,6 @@ A scripted 2xx with no body is still handled as Discord would, so a slow success
 The same server shows the channel as Discord's client would, at ``/`` (``tools.devkit.discord.page``).
 """
 
-import contextlib
 import email.parser
 import email.policy
 import itertools
@@ -33,7 +32,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tools.devkit import discord_limits
+from tools.devkit import discord_limits, net
 from tools.devkit.discord import page
 from tools.devkit.names import HOST
 
@@ -264,14 +263,7 @@ def _handler(fake: DiscordFake) -> type[BaseHTTPRequestHandler]:
                 return
             status, answer, headers = fake.handle(self.command, self.path, dict(self.headers), body)
             data = b"" if answer is None else json.dumps(answer).encode()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+            net.reply(self, status, data, "application/json", headers)
 
         do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _any
 
