@@ -32,7 +32,7 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tools.devkit import net
@@ -122,14 +122,9 @@ class GitHubFake:
         self._unreachable = False
         self._hang = 0.0
         self._used = 0
-        self._server = ThreadingHTTPServer((HOST, port), _handler(self))
-        self._server.daemon_threads = True
+        self._server = net.serve(_handler(self), port, "github-fake")
         self.port = self._server.server_address[1]
         self.url = f"http://{HOST}:{self.port}"
-        # A short poll so that closing (every test's teardown) takes milliseconds, not half a second.
-        serve = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="github-fake", daemon=True)
-        self._thread = serve
-        self._thread.start()
 
     def __enter__(self) -> "GitHubFake":
         return self
@@ -138,8 +133,7 @@ class GitHubFake:
         self.close()
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        net.stop(self._server)
 
     # The world
 

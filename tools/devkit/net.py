@@ -2,9 +2,10 @@
 
 import contextlib
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tools.devkit.names import HOST
 
@@ -49,3 +50,17 @@ def reply(
         handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()
         handler.wfile.write(data)
+
+
+def serve(handler: type[BaseHTTPRequestHandler], port: int, name: str) -> ThreadingHTTPServer:
+    """A fake's HTTP server on ``port`` (0: a free one), answering on threads until ``stop``."""
+    server = ThreadingHTTPServer((HOST, port), handler)
+    server.daemon_threads = True
+    # A short poll, so that stopping one (every test's teardown) takes milliseconds, not half a second.
+    threading.Thread(target=server.serve_forever, args=(0.05,), name=name, daemon=True).start()
+    return server
+
+
+def stop(server: ThreadingHTTPServer) -> None:
+    server.shutdown()
+    server.server_close()

@@ -29,7 +29,7 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tools.devkit import discord_limits, net
@@ -128,13 +128,10 @@ class DiscordFake:
         self._echo = echo
         self._lock = threading.Lock()
         self._ids = itertools.count(1_300_000_000_000_000_000)
-        self._server = ThreadingHTTPServer((HOST, port), _handler(self))
-        self._server.daemon_threads = True
+        self._server = net.serve(_handler(self), port, "discord-fake")
         self.port = self._server.server_address[1]
         self.url = f"http://{HOST}:{self.port}/api/webhooks/{WEBHOOK_ID}/{TOKEN}"
         self.page_url = f"http://{HOST}:{self.port}/"  # the channel, as Discord's client shows it
-        self._thread = threading.Thread(target=self._server.serve_forever, name="discord-fake", daemon=True)
-        self._thread.start()
 
     def __enter__(self) -> "DiscordFake":
         return self
@@ -143,8 +140,7 @@ class DiscordFake:
         self.close()
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        net.stop(self._server)
 
     @property
     def posts(self) -> list[Request]:
