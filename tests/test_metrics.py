@@ -8,18 +8,15 @@ methods fails here, as does any change to the record's bytes.
 import http.server
 import json
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chalicelib import lazy_ec2
+from tools.devkit import process
 
-ROOT = Path(__file__).resolve().parent.parent
 EC2_MODULE = "aws_embedded_metrics.environment.ec2_environment"
 
 # A fixed clock, so the records of two processes can be compared byte for byte.
@@ -42,17 +39,7 @@ def run(code: str, *args: str, env: dict[str, str | None] | None = None) -> tupl
     """Run ``code`` in a fresh interpreter; (the lines it printed before its report, the report)."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_EMF_", "AWS_LAMBDA_"))}
     environment.update({k: v for k, v in (env or {}).items() if v is not None})
-    child = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert child.returncode == 0, child.stderr[-3000:]
-    printed, report = child.stdout.rsplit("REPORT ", 1)
+    printed, report = process.run_python("-c", code, *args, env=environment).rsplit("REPORT ", 1)
     return printed.splitlines(), json.loads(report)
 
 

@@ -8,17 +8,15 @@ once, so the pre-built client is shown to reach the emulator or the webhook.
 import importlib
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chalicelib import warmup
+from tools.devkit import process
 from tools.devkit.discord.fake import DiscordFake
 
-ROOT = Path(__file__).resolve().parent.parent
 WATCHED = (
     "boto3",
     "botocore",
@@ -92,17 +90,8 @@ def init(handler: str | None, env: dict[str, str | None] | None = None, then: st
             environment.pop(name, None)
         else:
             environment[name] = value
-    child = subprocess.run(
-        [sys.executable, "-c", f"WATCHED = {WATCHED!r}\n{CHILD}", then],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert child.returncode == 0, child.stderr[-3000:]
-    return json.loads(child.stdout.rsplit("\nREPORT ", 1)[1])
+    printed = process.run_python("-c", f"WATCHED = {WATCHED!r}\n{CHILD}", then, env=environment)
+    return json.loads(printed.rsplit("\nREPORT ", 1)[1])
 
 
 def test_outside_lambda_import_app_loads_nothing_heavy() -> None:

@@ -146,6 +146,17 @@ def chalice(*args: str, cwd: Path = PROJECT_DIR, env: dict[str, str] | None = No
     )
 
 
+def run_python(*args: str, env: dict[str, str], timeout: float = 60) -> str:
+    """``python *args`` in a fresh interpreter in the project; what it printed (RuntimeError with the end of
+    its standard error if it failed)."""
+    child = subprocess.run(  # noqa: S603 (this interpreter, the caller's arguments)
+        [sys.executable, *args], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if child.returncode != 0:
+        raise RuntimeError(f"python {' '.join(args)[:80]} failed: {child.stderr[-3000:]}")
+    return child.stdout
+
+
 # The child's side
 
 
