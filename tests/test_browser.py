@@ -10,9 +10,8 @@ in the console we check.
 """
 
 import shutil
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,8 @@ import pytest
 import requests
 
 from tests.local_stack_helpers import ARCHIVE_TIMEOUT, check_page_load, unique_sponsors
-from tools.devkit import archive
+from tools.devkit import archive, net
+from tools.devkit.names import HOST
 from tools.devkit.net import eventually
 from tools.local_stack import launcher
 
@@ -65,34 +65,20 @@ setTimeout(function () {{
 """
 
 
-class _Site:
+class _Site(net.LocalServer):
     """A loopback HTTP server answering from a dict of path to (content type, bytes); no CORS headers."""
 
     def __init__(self, pages: dict[str, tuple[str, bytes]]) -> None:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 content_type, payload = pages.get(self.path, ("text/plain", b"not found"))
-                self.send_response(200 if self.path in pages else 404)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                net.reply(self, 200 if self.path in pages else 404, payload, content_type)
 
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "_Site":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler, name="test-site")
+        self.origin = f"http://{HOST}:{self.port}"
 
 
 def test_front_end_page_load_and_build_status_work_cross_origin(stack: launcher.StackProcess, tmp_path: Path) -> None:

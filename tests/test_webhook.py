@@ -53,23 +53,22 @@ def test_wait_true_is_added_to_a_url_with_a_query() -> None:
     assert receiver.posts[0].target.endswith("?thread_id=42&wait=true")
 
 
-def test_a_429_waits_retry_after_then_retries() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
-        receiver.script = [Reply(429, {"retry_after": 2.5, "global": False}), Reply(200, {"id": "1"})]
-        poster(receiver.url, clock).post(MESSAGE)
-    assert len(receiver.posts) == 2
-    assert clock.sleeps == [2.5]
-
-
-def test_a_429_without_a_json_body_waits_as_its_retry_after_header_says() -> None:
-    clock = Clock()
-    with DiscordFake() as receiver:
+@pytest.mark.parametrize(
+    ("limited", "wait"),
+    [
+        (Reply(429, {"retry_after": 2.5, "global": False}), 2.5),
         # As a proxy in front of Discord may answer: no JSON, only the header.
-        receiver.script = [Reply(429, headers={"Retry-After": "4"}), Reply(200, {"id": "1"})]
+        (Reply(429, headers={"Retry-After": "4"}), 4.0),
+    ],
+    ids=["retry_after in the body", "Retry-After header only"],
+)
+def test_a_429_waits_as_long_as_it_asks_then_retries(limited: Reply, wait: float) -> None:
+    clock = Clock()
+    with DiscordFake() as receiver:
+        receiver.script = [limited, Reply(200, {"id": "1"})]
         poster(receiver.url, clock).post(MESSAGE)
     assert len(receiver.posts) == 2
-    assert clock.sleeps == [4.0]
+    assert clock.sleeps == [wait]
 
 
 def test_a_429_asking_for_too_long_raises_at_once() -> None:

@@ -16,8 +16,11 @@ import urllib.parse
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tools.devkit import net
+from tools.devkit.names import HOST
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection"}
 
@@ -72,7 +75,7 @@ class Rule:
     hits: int = 0
 
 
-class FaultProxy:
+class FaultProxy(net.LocalServer):
     """A threaded HTTP server on loopback that forwards to ``upstream`` unless a rule applies."""
 
     def __init__(self, upstream: str) -> None:
@@ -133,18 +136,8 @@ class FaultProxy:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    def __enter__(self) -> "FaultProxy":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(Handler, name="fault-proxy")
+        self.url = f"http://{HOST}:{self.port}"
 
     def add(self, rule: Rule) -> Rule:
         with self._lock:

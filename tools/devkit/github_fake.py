@@ -97,7 +97,7 @@ class _Limit:
     until: float | None = None  # when tripped: the epoch second it lifts
 
 
-class GitHubFake:
+class GitHubFake(net.LocalServer):
     """The fake API, served from a thread: ``with GitHubFake(token="t") as github: ... github.url``."""
 
     def __init__(
@@ -122,18 +122,8 @@ class GitHubFake:
         self._unreachable = False
         self._hang = 0.0
         self._used = 0
-        self._server = net.serve(_handler(self), port, "github-fake")
-        self.port = self._server.server_address[1]
+        super().__init__(_handler(self), port, "github-fake")
         self.url = f"http://{HOST}:{self.port}"
-
-    def __enter__(self) -> "GitHubFake":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        net.stop(self._server)
 
     # The world
 

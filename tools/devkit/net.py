@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 from tools.devkit.names import HOST
 
@@ -52,15 +53,23 @@ def reply(
         handler.wfile.write(data)
 
 
-def serve(handler: type[BaseHTTPRequestHandler], port: int, name: str) -> ThreadingHTTPServer:
-    """A fake's HTTP server on ``port`` (0: a free one), answering on threads until ``stop``."""
-    server = ThreadingHTTPServer((HOST, port), handler)
-    server.daemon_threads = True
-    # A short poll, so that stopping one (every test's teardown) takes milliseconds, not half a second.
-    threading.Thread(target=server.serve_forever, args=(0.05,), name=name, daemon=True).start()
-    return server
+class LocalServer:
+    """A threaded HTTP server on loopback, answering ``handler``'s requests from construction until
+    ``close`` (or the end of a ``with``): what the fakes, the fault proxy and the tests' little sites are."""
 
+    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0, name: str = "local-server") -> None:
+        self._server = ThreadingHTTPServer((HOST, port), handler)
+        self._server.daemon_threads = True
+        self.port: int = self._server.server_address[1]
+        # A short poll, so that closing one (every test's teardown) takes milliseconds, not half a second.
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name=name, daemon=True).start()
 
-def stop(server: ThreadingHTTPServer) -> None:
-    server.shutdown()
-    server.server_close()
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

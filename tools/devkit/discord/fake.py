@@ -118,7 +118,7 @@ class Message:
         }
 
 
-class DiscordFake:
+class DiscordFake(net.LocalServer):
     """The fake webhook, served from a thread: ``with DiscordFake() as discord: ... discord.url``."""
 
     def __init__(self, *, echo: Callable[[str, Message], None] | None = None, port: int = 0) -> None:
@@ -128,19 +128,9 @@ class DiscordFake:
         self._echo = echo
         self._lock = threading.Lock()
         self._ids = itertools.count(1_300_000_000_000_000_000)
-        self._server = net.serve(_handler(self), port, "discord-fake")
-        self.port = self._server.server_address[1]
+        super().__init__(_handler(self), port, "discord-fake")
         self.url = f"http://{HOST}:{self.port}/api/webhooks/{WEBHOOK_ID}/{TOKEN}"
         self.page_url = f"http://{HOST}:{self.port}/"  # the channel, as Discord's client shows it
-
-    def __enter__(self) -> "DiscordFake":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        net.stop(self._server)
 
     @property
     def posts(self) -> list[Request]:
