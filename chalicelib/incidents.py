@@ -300,6 +300,14 @@ def partition(steps: list[Step], flap_window_ms: float = 0) -> list[Incident]:
             else:
                 current = Incident([step])
                 found.append(current)
+        elif (
+            current is not None
+            and current.closed
+            and step.new == OK
+            and step.old == ALARM
+            and step.at - current.last.at <= flap_window_ms
+        ):
+            current.steps.append(step)  # it left an ALARM not seen yet: a flap whose reopening is late or lost
     return found
 
 

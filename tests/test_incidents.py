@@ -157,6 +157,10 @@ CASES: dict[str, tuple[list[str], list[list[str]]]] = {
         ["O12", "A0"],
         [["note"], ["post"]],
     ),
+    "a recovery from an ALARM not seen yet joins the recovered incident, quietly": (
+        ["A0", "O5", "O12", "A10"],
+        [["post!"], ["edit", "ok"], ["edit"], ["edit"]],
+    ),
     "a late ALARM joins its incident's history and never reopens it": (
         ["A0", "O12", "A10"],
         [["post!"], ["edit", "ok"], ["edit"]],
@@ -222,6 +226,29 @@ def test_in_any_order_one_incident_pings_at_most_twice_and_its_newest_message_te
     assert says in (None, ALARM), order
     if any(m.says == OK and m.deleted for m in channel.messages.values()):
         assert says == ALARM and any(m.says == ALARM and m.ping for m in channel.messages.values()), order
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(["A0", "O5", "A10", "O12"])))
+def test_in_any_order_a_recovered_incident_ends_on_a_quiet_ok_and_posts_nothing_else(order: tuple[str, ...]) -> None:
+    channel = Channel()
+    channel.send(*order)
+
+    (incident,) = channel.state.incidents(WINDOW)
+    assert len(incident.steps) == 4 and incident.state == OK
+    (record,) = channel.state.records
+    notes = [m for m in channel.messages.values() if m.kind == "note"]
+    # Only an OK that came before any ALARM, newest then, is a note (as on a first deploy).
+    early = [transition(text).at for text in itertools.takewhile(lambda text: text.startswith("O"), order)]
+    assert len(notes) == sum(at == max(early[: i + 1]) for i, at in enumerate(early)), order
+    assert [m.kind for m in channel.messages.values()].count("incident") == 1
+    assert channel.pings(record.origin) <= 2
+    announced = any(m.kind == "incident" and m.ping for m in channel.messages.values())
+    again = [m for m in channel.messages.values() if m.says == ALARM]
+    # Whoever heard of the incident (or of its return to ALARM) hears that it is over.
+    if announced or again:
+        assert channel.newest_says(record.origin) == OK, order
+    else:
+        assert channel.newest_says(record.origin) is None, order
 
 
 def test_a_second_flap_is_shown_quietly_only_after_the_first_one_pinged() -> None:

@@ -195,9 +195,10 @@ class Stack:
         ready = READY_LINE.format(
             api=options.api_url if options.api else NO_API, aws=options.aws_endpoint, page=options.discord_url
         )
-        logger.info(ready)
         registry.register(registry.Running(os.getpid(), os.getcwd(), self.ports(), ready.split(": ", 1)[1]))
         print(self.banner(app, self.resources, sorted(_names(items))), flush=True)
+        # Last: the launcher (and whoever reads the terminal) takes this line to mean everything is out.
+        logger.info(ready)
         return True
 
     def ports(self) -> dict[str, int]:
