@@ -131,10 +131,12 @@ def test_an_alarm_its_recovery_and_its_return_are_one_edited_message_and_a_notif
         printed.append(run.stdout)
 
     def shown() -> list[Message]:
+        # The end of the third transition: its edit comes before its note replaces the recovery's.
         new = [m for m in stack_webhook.channel() if m.id not in already]
-        return new if len(new) == 2 and len(new[0].versions) == 2 else []
+        ended = len(new) == 2 and len(new[0].versions) == 2 and "ALARM again" in new[1].payload.get("content", "")
+        return new if ended else []
 
-    incident, follow_up = eventually(shown, ARCHIVE_TIMEOUT, "the incident edited twice and its follow-up")
+    incident, follow_up = eventually(shown, ARCHIVE_TIMEOUT, "the incident edited twice and its ALARM-again note")
     # The return to ALARM pings, in place of the recovery's quiet note: the channel ends saying ALARM.
     assert not incident.quiet and not follow_up.quiet
     assert "`SiteTooSlow` is in ALARM again, 2nd time in" in follow_up.payload["content"]
