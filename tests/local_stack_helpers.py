@@ -6,7 +6,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib import settings
 from tools.devkit.names import BUILD_TABLE
+from tools.devkit.net import eventually
+from tools.local_stack import launcher, resources
 
 ARCHIVE_KEY = re.compile(
     r"stats/compiler-explorer-stats-local-archive_stats-\d{4}-\d\d-\d\d-\d\d:\d\d:\d\d\.\d{6}\.log"
@@ -82,3 +85,17 @@ def history(dynamodb: Any, compiler: str) -> list[dict[str, Any]]:
     for page in pages:
         items.extend(page["Items"])
     return items
+
+
+def wait_until_alerts_are_delivered(stack: launcher.StackProcess) -> None:
+    """Until the forwarder's queue is empty: nothing left to post that a later test could mistake for its own."""
+    sqs = stack.client("sqs")
+    name = resources.delivery_queue_name(settings.ALERT_TOPIC_NAME, "forward_alert")
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    counts = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+
+    def drained() -> bool:
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=counts)["Attributes"]
+        return all(attributes[count] == "0" for count in counts)
+
+    eventually(drained, ARCHIVE_TIMEOUT, "the forwarder's queue to drain")

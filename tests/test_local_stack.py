@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import urllib.parse
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from tests.local_stack_helpers import (
     expected_build,
     history,
     unique_sponsors,
+    wait_until_alerts_are_delivered,
 )
 from tools.devkit import archive, names, net
 from tools.devkit.discord.fake import DiscordFake, Message
@@ -100,14 +102,16 @@ def test_published_alarm_reaches_the_webhook_as_a_discord_message(
         Message=json.dumps(alarm),
     )
 
-    posts = eventually(lambda: stack_webhook.posts[already:], ARCHIVE_TIMEOUT, "a post to the webhook")
-    assert len(posts) == 1
-    post = posts[0]
+    # The fake applies Discord's limits: a message in its channel is one Discord would have accepted.
+    # (Its request is listed before it is saved: waiting for the message, the request is there.)
+    def ours() -> list[Message]:
+        return [m for m in stack_webhook.channel() if f"alarm/{alarm['AlarmName']}" in json.dumps(m.payload)]
+
+    (saved,) = eventually(ours, ARCHIVE_TIMEOUT, "the alarm's message in the channel")
+    (post,) = [p for p in stack_webhook.posts[already:] if p.json == saved.payload]
     assert post.query["wait"] == "true"
     # With its graph, drawn by the emulator's GetMetricWidgetImage: Discord's multipart form.
     assert post.headers["Content-Type"].startswith("multipart/form-data; boundary=")
-    # The fake applies Discord's limits: a message in its channel is one Discord would have accepted.
-    (saved,) = [m for m in stack_webhook.channel() if m.payload == post.json]
     embed = saved.payload["embeds"][0]
     # Recognised as a CloudWatch alarm (not shown as text): it links to the alarm in the console.
     assert embed["url"].endswith(f"alarm/{alarm['AlarmName']}")
@@ -119,10 +123,13 @@ def test_an_alarm_its_recovery_and_its_return_are_one_edited_message_and_a_notif
     stack: launcher.StackProcess, stack_webhook: DiscordFake
 ) -> None:
     already = set(stack_webhook.messages)
+    # An alarm of its own: the shared stack's SiteTooSlow may be in an incident of another test's.
+    name = f"SiteTooSlow{uuid.uuid4().hex[:8]}"
+    command = [sys.executable, "-m", "tools.local_stack.alarm", "--endpoint-url", stack.aws_endpoint, "--name", name]
     printed = []
     for state in ("ALARM", "OK", "ALARM"):  # the commands the banner prints, as a developer runs them
         run = subprocess.run(
-            [sys.executable, "-m", "tools.local_stack.alarm", "--endpoint-url", stack.aws_endpoint, "--state", state],
+            [*command, "--state", state],
             check=True,
             capture_output=True,
             text=True,
@@ -132,18 +139,20 @@ def test_an_alarm_its_recovery_and_its_return_are_one_edited_message_and_a_notif
 
     def shown() -> list[Message]:
         # The end of the third transition: its edit comes before its note replaces the recovery's.
-        new = [m for m in stack_webhook.channel() if m.id not in already]
+        new = [m for m in stack_webhook.channel() if m.id not in already and name in json.dumps(m.payload)]
         ended = len(new) == 2 and len(new[0].versions) == 2 and "ALARM again" in new[1].payload.get("content", "")
         return new if ended else []
 
     incident, follow_up = eventually(shown, ARCHIVE_TIMEOUT, "the incident edited twice and its ALARM-again note")
     # The return to ALARM pings, in place of the recovery's quiet note: the channel ends saying ALARM.
     assert not incident.quiet and not follow_up.quiet
-    assert "`SiteTooSlow` is in ALARM again, 2nd time in" in follow_up.payload["content"]
-    (replaced,) = [m for m in stack_webhook.messages.values() if m.id not in already and m.deleted]
+    assert f"`{name}` is in ALARM again, 2nd time in" in follow_up.payload["content"]
+    (replaced,) = [
+        m for m in stack_webhook.messages.values() if m.id not in already and m.deleted and name in m.payload["content"]
+    ]
     assert replaced.quiet and "is OK again" in replaced.payload["content"]
     embed = incident.payload["embeds"][0]
-    assert embed["title"] == "SiteTooSlow: ALARM" and "flapped 1 time" in embed["description"]
+    assert embed["title"] == f"{name}: ALARM" and "flapped 1 time" in embed["description"]
     assert [line.split("` ", 1)[1] for line in embed["description"].splitlines() if line.startswith("`")] == [
         "OK → ALARM",
         "ALARM → OK",
@@ -151,9 +160,9 @@ def test_an_alarm_its_recovery_and_its_return_are_one_edited_message_and_a_notif
     ]
     assert incident.id in follow_up.payload["content"]
     # Every version showed the graph of its moment; the message keeps only the latest one.
-    assert list(incident.files) == ["SiteTooSlow.png"] and incident.files["SiteTooSlow.png"].startswith(b"\x89PNG")
+    assert list(incident.files) == [f"{name}.png"] and incident.files[f"{name}.png"].startswith(b"\x89PNG")
     for version in [*incident.versions, incident.payload]:
-        assert version["embeds"][0]["image"] == {"url": "attachment://SiteTooSlow.png"}
+        assert version["embeds"][0]["image"] == {"url": f"attachment://{name}.png"}
     assert follow_up.files == {}
     # Each run is a transition from the state the last one left, and a later one.
     assert [line.split(" for ", 1)[0] for line in printed] == [
@@ -164,7 +173,7 @@ def test_an_alarm_its_recovery_and_its_return_are_one_edited_message_and_a_notif
     assert (
         "already ALARM"
         in subprocess.run(
-            [sys.executable, "-m", "tools.local_stack.alarm", "--endpoint-url", stack.aws_endpoint],
+            command,
             check=True,
             capture_output=True,
             text=True,
@@ -352,11 +361,13 @@ def test_a_second_stack_on_the_same_ports_says_one_is_running_and_where(stack: l
 
 
 def test_each_discord_call_is_one_line_with_its_page_address(stack: launcher.StackProcess) -> None:
+    mark = len(stack.lines)
     stack.client("sns").publish(TopicArn=names.ALERT_TOPIC_ARN, Subject="One line", Message="for each call")
-    line = stack.wait_for_line(r"\[discord\] Discord POST message (\d+): .*", ARCHIVE_TIMEOUT)
+    line = stack.wait_for_line(r"\[discord\] Discord POST message (\d+): .*", ARCHIVE_TIMEOUT, after=mark)
     assert line[0].endswith(f"{stack.discord_url}#message-{line[1]}")
     # Without LOCAL_DISCORD_JSON=1 no message's JSON is printed.
     assert '"embeds"' not in stack.output
+    wait_until_alerts_are_delivered(stack)  # nothing of this test's still on its way when the next one looks
 
 
 def test_a_busy_port_is_reported_without_a_traceback() -> None:

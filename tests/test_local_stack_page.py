@@ -17,8 +17,7 @@ from typing import Any
 import requests
 
 import app as stats_app
-from chalicelib import settings
-from tests.local_stack_helpers import ARCHIVE_TIMEOUT
+from tests.local_stack_helpers import ARCHIVE_TIMEOUT, wait_until_alerts_are_delivered
 from tools.devkit import names
 from tools.devkit.discord.fake import DiscordFake
 from tools.devkit.net import eventually
@@ -32,20 +31,6 @@ def feed(stack: launcher.StackProcess) -> dict[str, Any]:
     response = requests.get(f"{stack.discord_url}_fake/messages", timeout=10)
     response.raise_for_status()
     return response.json()
-
-
-def wait_until_alerts_are_delivered(stack: launcher.StackProcess) -> None:
-    """Until the forwarder's queue is empty: nothing left to post that a later test could mistake for its own."""
-    sqs = stack.client("sqs")
-    name = resources.delivery_queue_name(settings.ALERT_TOPIC_NAME, "forward_alert")
-    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    counts = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-
-    def drained() -> bool:
-        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=counts)["Attributes"]
-        return all(attributes[count] == "0" for count in counts)
-
-    eventually(drained, ARCHIVE_TIMEOUT, "the forwarder's queue to drain")
 
 
 def test_the_ready_line_names_the_page_and_a_line_without_it_still_parses() -> None:

@@ -1,8 +1,9 @@
 """Publish a sample CloudWatch alarm to the alert topic in the emulator.
 
-``python -m tools.local_stack.alarm [--endpoint-url URL] [--state ALARM|OK|INSUFFICIENT_DATA] [--save-graph PATH]``:
-the message is what CloudWatch publishes for production's ``SiteTooSlow`` alarm, so the forwarder
-handles it as it would a real one. The alarm itself lives in the emulator's CloudWatch, so each
+``python -m tools.local_stack.alarm [--endpoint-url URL] [--state ALARM|OK|INSUFFICIENT_DATA] [--name NAME]
+[--save-graph PATH]``: the message is what CloudWatch publishes for production's ``SiteTooSlow`` alarm
+(or the same alarm under another name: an incident of its own), so the forwarder handles it as it
+would a real one. The alarm itself lives in the emulator's CloudWatch, so each
 run is a transition from the state the last one left (``OldStateValue``), later than the last
 (``StateChangeTime``); asking for the state it is already in publishes nothing, as CloudWatch
 publishes only changes. Try ALARM, OK, ALARM: one message, edited, and a notifying "in ALARM again"
@@ -36,11 +37,11 @@ MIN_GAP = timedelta(minutes=5)
 NAME = "SiteTooSlow"
 
 
-def site_too_slow(state: str, now: datetime, old: str | None = None) -> dict[str, Any]:
-    """The SiteTooSlow alarm (p90 of the load balancer's response time) entering ``state`` from ``old``."""
+def site_too_slow(state: str, now: datetime, old: str | None = None, name: str = NAME) -> dict[str, Any]:
+    """The SiteTooSlow alarm (p90 of the load balancer's response time), named ``name``, entering ``state``."""
     crossed = state == "ALARM"
     return {
-        "AlarmName": "SiteTooSlow",
+        "AlarmName": name,
         "AlarmDescription": "p90 response time of godbolt.org over 2 seconds",
         "AWSAccountId": ACCOUNT_ID,
         "AlarmConfigurationUpdatedTimestamp": "2026-01-12T10:02:11.404+0000",
@@ -51,7 +52,7 @@ def site_too_slow(state: str, now: datetime, old: str | None = None) -> dict[str
         ),
         "StateChangeTime": now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000",
         "Region": "US East (N. Virginia)",
-        "AlarmArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT_ID}:alarm:SiteTooSlow",
+        "AlarmArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT_ID}:alarm:{name}",
         "OldStateValue": old or ("OK" if crossed else "ALARM"),
         "OKActions": [],
         "AlarmActions": [TOPIC_ARN],
@@ -74,12 +75,12 @@ def site_too_slow(state: str, now: datetime, old: str | None = None) -> dict[str
     }
 
 
-def current_state(cloudwatch: Any) -> tuple[str, datetime | None]:
-    """SiteTooSlow's state in the emulator's CloudWatch (created, in OK, the first time) and when it began."""
-    found = cloudwatch.describe_alarms(AlarmNames=[NAME])["MetricAlarms"]
+def current_state(cloudwatch: Any, name: str = NAME) -> tuple[str, datetime | None]:
+    """The alarm's state in the emulator's CloudWatch (created, in OK, the first time) and when it began."""
+    found = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
     if not found:
         cloudwatch.put_metric_alarm(
-            AlarmName=NAME,
+            AlarmName=name,
             Namespace="AWS/ApplicationELB",
             MetricName="TargetResponseTime",
             ExtendedStatistic="p90",
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.local_stack.alarm", description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint-url", default=default_endpoint, help="the emulator (default: %(default)s)")
     parser.add_argument("--state", choices=["ALARM", "OK", "INSUFFICIENT_DATA"], default="ALARM")
+    parser.add_argument("--name", default=NAME, help="another name is another incident (default: %(default)s)")
     parser.add_argument("--save-graph", type=Path, metavar="PATH", help="also write the alarm's graph to this PNG")
     args = parser.parse_args(argv)
     problem = unreachable(args.endpoint_url)
@@ -109,29 +111,30 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     cloudwatch: Any = names.client("cloudwatch", args.endpoint_url)
-    old, since = current_state(cloudwatch)
+    name = args.name
+    old, since = current_state(cloudwatch, name)
     if old == args.state:
-        print(f"{NAME} is already {old}: CloudWatch publishes only changes of state, so nothing was published")
+        print(f"{name} is already {old}: CloudWatch publishes only changes of state, so nothing was published")
         return 0
     now = datetime.now(UTC)
     if since is not None and now < since + MIN_GAP:
         now = since + MIN_GAP  # later than the one before, by enough for the graph to show both
     seed_datapoints(cloudwatch, args.state, now, since)
-    alarm = site_too_slow(args.state, now, old)
+    alarm = site_too_slow(args.state, now, old, name)
     sns: Any = names.client("sns", args.endpoint_url)
     response = sns.publish(
         TopicArn=TOPIC_ARN,
-        Subject=f'{args.state}: "{NAME}" in US East (N. Virginia)',
+        Subject=f'{args.state}: "{name}" in US East (N. Virginia)',
         Message=json.dumps(alarm),
     )
     cloudwatch.set_alarm_state(
-        AlarmName=NAME,
+        AlarmName=name,
         StateValue=args.state,
         StateReason=alarm["NewStateReason"],
         StateReasonData=json.dumps({"StateChangeTime": now.isoformat()}),
     )
     print(
-        f"published {old} → {args.state} for {NAME} to {TOPIC_ARN} (message id {response['MessageId']}), "
+        f"published {old} → {args.state} for {name} to {TOPIC_ARN} (message id {response['MessageId']}), "
         f"changed at {now:%H:%M:%S} UTC"
         + (f", {MIN_GAP.seconds // 60} minutes after the last change" if since and now == since + MIN_GAP else "")
     )
