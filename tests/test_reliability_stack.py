@@ -96,7 +96,9 @@ def runtime_environment(proxy_url: str, bucket: str) -> dict[str, str]:
         "PATH": os.environ.get("PATH", ""),
         "S3_BUCKET_NAME": bucket,
         "LOCAL_BATCH_WINDOW": "0.5",
-        "LOCAL_VISIBILITY_TIMEOUT": "2",
+        # Short, so the killed runtime's batch comes back soon; long enough that a loaded machine's
+        # second runtime archives and deletes it before it could come back a second time.
+        "LOCAL_VISIBILITY_TIMEOUT": "6",
         "LOCAL_DRAIN_SECONDS": "1",
     }
 
