@@ -10,6 +10,7 @@ becomes an alert. No length limits here: fitting the alert into a Discord messag
 """
 
 import json
+import logging
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -21,6 +22,8 @@ from chalicelib import values
 from chalicelib.aws import DEFAULT_REGION
 from chalicelib.incidents import STATES, Transition
 from chalicelib.text import cut
+
+logger = logging.getLogger(__name__)
 
 ALARM_ARN = re.compile(r"arn:aws[\w-]*:cloudwatch:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):")
 REGION_CODE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
@@ -117,6 +120,28 @@ def alert_of(notification: Notification, subject: str | None = None) -> Alert:
             return _json_alert(document, text, subject)
         case Text(text=text):
             return text_alert(text, subject)
+
+
+# What a message shaped in a way the recogniser or formatter never saw may raise.
+_UNFORESEEN = (AttributeError, KeyError, TypeError, ValueError, RecursionError)
+
+
+def recognise_safely(message: str, published: str | None = None) -> Notification:
+    """``recognise``, never raising: what it cannot read is forwarded as text (and the error logged)."""
+    try:
+        return recognise(message, published)
+    except _UNFORESEEN:
+        logger.exception("could not recognise the alert; forwarding it as plain text")
+        return Text(message)
+
+
+def alert_safely(notification: Notification, message: str, subject: str | None = None) -> Alert:
+    """``alert_of``, never raising: an alert that cannot be formatted still reaches the maintainers, as text."""
+    try:
+        return alert_of(notification, subject)
+    except _UNFORESEEN:
+        logger.exception("could not format the alert; forwarding it as plain text")
+        return plain_alert(message, subject)
 
 
 def parse_message(message: str, subject: str | None = None) -> Alert:

@@ -3,7 +3,7 @@
 Each SNS message is recognised once (``alerts.recognise``). An alarm's transition goes through the
 incident state machine (``incidents.apply``), with the alarm's state in DynamoDB
 (``state_store``): this module claims the delivery, locks the alarm, applies the transition,
-does each effect it owes against the webhook, acknowledges it and saves. Anything else is one
+has ``poster`` do each effect it owes on Discord, acknowledges it and saves. Anything else is one
 post per SNS message. When the state store cannot be reached the alert is posted anyway, as a new
 message (``post_without_state``): the bookkeeping never costs an alert.
 """
@@ -11,15 +11,14 @@ message (``post_without_state``): the bookkeeping never costs an alert.
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from chalicelib import alerts, discord, graphs, incident_message, incidents, settings
+from chalicelib import alerts, discord, graphs, incidents, settings
 from chalicelib.alarm_graph import Painter
-from chalicelib.incidents import DeleteMessage, EditIncident, MarkMerged, PostFollowUp, PostIncident, PostNote
+from chalicelib.poster import Poster
 from chalicelib.state_store import Claim, StateStore, StoreUnavailable
-from chalicelib.webhook import DeliveryError, MessageGone, Webhook
+from chalicelib.webhook import Webhook
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +57,11 @@ def forward(
         text = sns.get("Message")
         text = text if isinstance(text, str) else "" if text is None else str(text)
         message_id = str(sns.get("MessageId") or "") or f"unnamed-{uuid.uuid4()}"
-        found = _recognise(text, sns.get("Timestamp"))
-        alert = _alert(found, text, sns.get("Subject") or None)
+        found = alerts.recognise_safely(text, sns.get("Timestamp"))
+        alert = alerts.alert_safely(found, text, sns.get("Subject") or None)
         logger.info("forwarding alert %r (message id %s)", alert.title[:200], message_id)
         until = webhook.deadline()  # one Discord deadline for everything this record sends
-        out = Discord(webhook, until, Painter(cloudwatch, budget, partial(webhook.time_left, until)), mention_role)
+        out = Poster(webhook, until, Painter(cloudwatch, budget, partial(webhook.time_left, until)), mention_role)
         if store is None:
             post_without_state(out, found, alert, "ALERT_STATE_TABLE is not set")
         else:
@@ -72,7 +71,7 @@ def forward(
     return count
 
 
-def post_without_state(out: "Discord", found: alerts.Notification, alert: alerts.Alert, reason: str) -> None:
+def post_without_state(out: Poster, found: alerts.Notification, alert: alerts.Alert, reason: str) -> None:
     """The stateless path: one post; only an alarm entering ALARM (or something not an alarm) pings."""
     logger.error("alert state unavailable (%s): posting without state", reason)
     alarm = found.alarm if isinstance(found, alerts.AlarmMessage) else None
@@ -87,7 +86,7 @@ class _NoState(Exception):
 
 def _deliver(
     store: StateStore,
-    out: "Discord",
+    out: Poster,
     message_id: str,
     owner: str,
     lock_for: float,
@@ -122,9 +121,7 @@ def _deliver(
         logger.error("SNS message %s delivered but not marked done: %s", message_id, error)
 
 
-def _post_once(
-    store: StateStore, claim: Claim, out: "Discord", found: alerts.Notification, alert: alerts.Alert
-) -> None:
+def _post_once(store: StateStore, claim: Claim, out: Poster, found: alerts.Notification, alert: alerts.Alert) -> None:
     """Not a transition: one post, as the old forwarder did, but never twice for one SNS message."""
     if claim.posted:
         logger.info("posted as Discord message %s by an earlier attempt", claim.posted)
@@ -140,7 +137,7 @@ def _post_once(
 
 
 def _apply(
-    store: StateStore, out: "Discord", owner: str, lock_for: float, window: float, transition: incidents.Transition
+    store: StateStore, out: Poster, owner: str, lock_for: float, window: float, transition: incidents.Transition
 ) -> None:
     key = f"alarm#{transition.arn}"
     try:
@@ -177,7 +174,7 @@ def _perform(
     store: StateStore,
     key: str,
     owner: str,
-    out: "Discord",
+    out: Poster,
     state: incidents.AlarmState,
     window: float,
     *,
@@ -191,127 +188,6 @@ def _perform(
         if posted and state.owed:
             _save(store, key, owner, state, release=False)
     _save(store, key, owner, state, release=release)
-
-
-@dataclass(frozen=True)
-class Discord:
-    """One SNS record's Discord side: the webhook, its deadline, the graphs, who notifying posts ping."""
-
-    webhook: Webhook
-    until: float
-    painter: Painter
-    mention_role: str | None
-
-    def post(
-        self,
-        message: dict[str, Any],
-        fallback: dict[str, Any] | None = None,
-        *,
-        files: list[discord.File] | None = None,
-        notify: bool,
-    ) -> str | None:
-        """Post ``message`` (mentioning the role if ``notify``, else quietly); the id Discord gave it."""
-        if notify:
-            message = discord.mention(message, self.mention_role)
-            fallback = fallback and discord.mention(fallback, self.mention_role)
-        else:
-            message, fallback = discord.quiet(message), fallback and discord.quiet(fallback)
-        answer = self.webhook.post(message, fallback, until=self.until, files=files or [])
-        found = (answer or {}).get("id")
-        return str(found) if found else None
-
-    def do(self, effect: incidents.Effect, state: incidents.AlarmState, window: float) -> str | None:
-        """Do one effect; the id of the message it posted, if it posted one."""
-        match effect:
-            case PostNote(message=message):
-                found = _recognise(message, None)
-                alarm = found.alarm if isinstance(found, alerts.AlarmMessage) else None
-                alert = _alert(found, message, None)
-                payload, files = self.painter.attach(discord.payload(alert), alarm)
-                return self.post(payload, discord.fallback_payload(alert), files=files, notify=False)
-            case DeleteMessage(message_id=message_id):
-                try:
-                    self.webhook.delete(message_id, until=self.until)
-                except DeliveryError as error:  # tidying only: never worth failing the alert for
-                    logger.warning("could not delete the earlier follow-up %s: %s", message_id, error)
-                return None
-            case PostIncident() | EditIncident() | PostFollowUp() | MarkMerged():
-                return self._about_incident(effect, state, window)
-
-    def _about_incident(
-        self,
-        effect: PostIncident | EditIncident | PostFollowUp | MarkMerged,
-        state: incidents.AlarmState,
-        window: float,
-    ) -> str | None:
-        shown = state.shown(effect.record, window)
-        if shown is None:
-            logger.warning("owed %s for an incident no longer kept; skipped", effect)
-            return None
-        record, incident, message = shown
-        name = incident_message.alarm_name(message)
-        match effect:
-            case PostIncident(ping=ping):
-                return self._show(record, incident, message, ping=ping)
-            case EditIncident():
-                return self._show(record, incident, message, ping=False)
-            case PostFollowUp(state=incidents.ALARM, ping=ping):
-                # Whoever saw the recovery hears of this ALARM: the newest message tells the state.
-                text = incident_message.again_text(incident, name, self._jump(record.message_id))
-                return self.post(discord.text_message(text), notify=ping)
-            case PostFollowUp():
-                # Edits notify nobody: this quiet note is the sign the incident is over.
-                text = incident_message.recovered_text(incident, name, self._jump(record.message_id))
-                return self.post(discord.text_message(text), notify=False)
-            case MarkMerged(into=into):
-                if record.message_id:
-                    other = state.record(into)
-                    jump = self._jump(other.message_id if other else None)
-                    note = discord.text_message(incident_message.merged_text(name, jump))
-                    self._edit_if_there(record.message_id, discord.without_image(note))  # its graph goes too
-                return None
-
-    def _show(self, record: incidents.Record, incident: incidents.Incident, message: str, *, ping: bool) -> str | None:
-        """Post or edit the incident message, drawn now from the incident as it is now."""
-        alert = incident_message.incident_alert(incident, message)
-        payload, fallback = discord.payload(alert), discord.fallback_payload(alert)
-        shown, files = self.painter.attach(payload, alerts.alarm_from_message(message), incident)
-        if record.message_id:
-            # The new graph replaces the old (only it is listed); without one, nothing refers to the old.
-            edit = shown if files else discord.without_image(payload)
-            try:
-                self.webhook.edit(record.message_id, edit, fallback, until=self.until, files=files)
-                return None
-            except MessageGone:
-                logger.warning("incident message %s was deleted; posting a new one", record.message_id)
-                ping = False  # the incident was announced already
-        return self.post(shown, fallback, files=files, notify=ping)
-
-    def _jump(self, message_id: str | None) -> str | None:
-        return self.webhook.jump_url(message_id, until=self.until) if message_id else None
-
-    def _edit_if_there(self, message_id: str, message: dict[str, Any]) -> None:
-        try:
-            self.webhook.edit(message_id, message, until=self.until)
-        except MessageGone:
-            logger.info("message %s was deleted; nothing to update", message_id)
-
-
-def _recognise(text: str, published: str | None) -> alerts.Notification:
-    try:
-        return alerts.recognise(text, published)
-    except (AttributeError, KeyError, TypeError, ValueError, RecursionError):
-        logger.exception("could not recognise the alert; forwarding it as plain text")
-        return alerts.Text(text)
-
-
-def _alert(found: alerts.Notification, text: str, subject: str | None) -> alerts.Alert:
-    try:
-        return alerts.alert_of(found, subject)
-    except (AttributeError, KeyError, TypeError, ValueError, RecursionError):
-        # A message shaped in a way the formatter never saw must still reach the maintainers.
-        logger.exception("could not format the alert; forwarding it as plain text")
-        return alerts.plain_alert(text, subject)
 
 
 def _alarm_state(text: str | None, arn: str) -> incidents.AlarmState:
