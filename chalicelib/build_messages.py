@@ -63,6 +63,15 @@ def outage(reason: str, now: datetime) -> dict[str, Any]:
     return discord.quiet(discord.text_message(text))
 
 
+def outage_over(reason: str, since: datetime, now: datetime) -> dict[str, Any]:
+    """What the outage's note says once a run checks again (an edit: Discord edits no flag but SUPPRESS_EMBEDS)."""
+    text = (
+        f"✅ Build watch checks the daily builds again since {now:%Y-%m-%d %H:%M} UTC. From {since:%Y-%m-%d %H:%M} "
+        f"it could not: {reason}."
+    )
+    return discord.text_message(text)
+
+
 def _message(title: str, description: str, colour: int, now: datetime) -> dict[str, Any]:
     alert = alerts.Alert(title=title, description=description, colour=colour, timestamp=now.isoformat(), footer=FOOTER)
     return discord.payload(alert)

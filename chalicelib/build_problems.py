@@ -11,7 +11,8 @@ and called ``state.acknowledge(effect, message_id)``. Nothing else edits the sta
 - A problem that clears, or whose entry left compilers.yaml, is closed and shown as resolved in a
   quiet post (``Resolve``). If it comes back later it is new, and pings.
 - An unknown verdict changes nothing: an open problem stays open with its last evidence.
-- ``Outage``: the run could check nothing; said once (quietly) until a run checks again.
+- ``Outage``: the run could check nothing; said once (quietly) until a run checks again, which
+  then edits that note to say so (``OutageOver``): the newest word on the watch tells its state.
 """
 
 import json
@@ -75,7 +76,17 @@ class Outage:
     now: str
 
 
-Effect = Announce | Resolve | ShowOpen | Outage
+@dataclass(frozen=True)
+class OutageOver:
+    """A run checks again: the outage's note (``message_id``) says so, or a quiet post if it is gone."""
+
+    reason: str
+    since: str
+    now: str
+    message_id: str | None
+
+
+Effect = Announce | Resolve | ShowOpen | Outage | OutageOver
 
 
 @dataclass
@@ -84,6 +95,8 @@ class WatchState:
     summary_id: str | None = None  # the open-problems message
     shown: str | None = None  # what it shows (a fingerprint), so an unchanged list is not edited
     outage_since: str | None = None  # an outage was announced and has not ended
+    outage_reason: str | None = None
+    outage_message_id: str | None = None  # its note, edited when a run checks again
     first_seen: dict[str, str] = field(default_factory=dict)  # compiler: when it appeared in compilers.yaml
     owed: list[Effect] = field(default_factory=list)  # Discord work not yet done, in order
 
@@ -94,6 +107,8 @@ class WatchState:
         if isinstance(effect, ShowOpen):
             self.summary_id = message_id or self.summary_id
             self.shown = fingerprint(effect)
+        if isinstance(effect, Outage) and self.outage_since is not None:
+            self.outage_message_id = message_id
 
     def to_json(self) -> str:
         return json.dumps(
@@ -102,6 +117,8 @@ class WatchState:
                 "summary_id": self.summary_id,
                 "shown": self.shown,
                 "outage_since": self.outage_since,
+                "outage_reason": self.outage_reason,
+                "outage_message_id": self.outage_message_id,
                 "first_seen": self.first_seen,
                 "owed": [_effect_json(e) for e in self.owed],
             },
@@ -119,6 +136,8 @@ class WatchState:
             summary_id=data.get("summary_id"),
             shown=data.get("shown"),
             outage_since=data.get("outage_since"),
+            outage_reason=data.get("outage_reason"),
+            outage_message_id=data.get("outage_message_id"),
             first_seen=dict(data.get("first_seen", {})),
             owed=[_effect(e) for e in data.get("owed", [])],
         )
@@ -158,8 +177,10 @@ def apply(state: WatchState, verdicts: Mapping[str, Sequence[Verdict]], now: dat
         if key not in judged:
             closed.append(Closed(problem, REMOVED if problem.compiler not in verdicts else NOT_APPLICABLE))
             del state.problems[key]
-    state.outage_since = None
     effects: list[Effect] = []
+    if state.outage_since is not None:
+        effects.append(OutageOver(state.outage_reason or "", state.outage_since, stamp, state.outage_message_id))
+    state.outage_since = state.outage_reason = state.outage_message_id = None
     if new:
         effects.append(Announce(tuple(new)))
     if closed:
@@ -175,7 +196,7 @@ def outage(state: WatchState, reason: str, now: datetime) -> list[Effect]:
     """The run could check nothing: say so once per outage."""
     if state.outage_since is not None:
         return []
-    state.outage_since = now.isoformat()
+    state.outage_since, state.outage_reason = now.isoformat(), reason
     return _owe(state, [Outage(reason, now.isoformat())])
 
 
@@ -216,6 +237,8 @@ def _effect_json(effect: Effect) -> dict[str, Any]:
             return {"kind": "show", "problems": [_problem_json(p) for p in problems], "now": now}
         case Outage(reason, now):
             return {"kind": "outage", "reason": reason, "now": now}
+        case OutageOver(reason, since, now, message_id):
+            return {"kind": "outage-over", "reason": reason, "since": since, "now": now, "message_id": message_id}
 
 
 def _effect(data: dict[str, Any]) -> Effect:
@@ -228,4 +251,6 @@ def _effect(data: dict[str, Any]) -> Effect:
         return ShowOpen(tuple(_problem(p) for p in data["problems"]), data["now"])
     if kind == "outage":
         return Outage(data["reason"], data["now"])
+    if kind == "outage-over":
+        return OutageOver(data["reason"], data["since"], data["now"], data.get("message_id"))
     raise ValueError(f"unknown owed effect {kind!r}")

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib import build_messages, build_problems, builds, discord, github, settings, watchlist
-from chalicelib.build_problems import Announce, Effect, Outage, Resolve, ShowOpen, WatchState
+from chalicelib.build_problems import Announce, Effect, Outage, OutageOver, Resolve, ShowOpen, WatchState
 from chalicelib.build_rules import (
     UNKNOWN_WINDOW,
     BranchFact,
@@ -295,6 +295,16 @@ def _perform(run: Run, state: WatchState, effects: list[Effect], now: datetime, 
             case Outage(reason, at):
                 message = build_messages.outage(reason, datetime.fromisoformat(at))
                 posted = _id(run.webhook.post(message, until=until))
+            case OutageOver(reason, since, at, outage_note):
+                message = build_messages.outage_over(reason, datetime.fromisoformat(since), datetime.fromisoformat(at))
+                posted = None
+                if outage_note:
+                    try:
+                        run.webhook.edit(outage_note, message, until=until)
+                        posted = outage_note
+                    except MessageGone:
+                        logger.info("the outage note %s was deleted; posting that checks run again", outage_note)
+                posted = posted or _id(run.webhook.post(discord.quiet(message), until=until))
         state.acknowledge(effect, posted)
         run.store.save(STATE_KEY, owner, state.to_json(), release=False, keep=True)
 

@@ -12,6 +12,7 @@ from chalicelib.build_problems import (
     Announce,
     Closed,
     Outage,
+    OutageOver,
     Resolve,
     ShowOpen,
     WatchState,
@@ -184,6 +185,30 @@ def test_an_outage_is_said_once_until_a_run_checks_again() -> None:
     assert third == [Outage("no build table", (DAY0 + timedelta(days=3)).isoformat())]
 
 
+def test_the_first_run_that_checks_again_edits_the_outage_note_once() -> None:
+    state = WatchState()
+    (said,) = build_problems.outage(state, "no compilers.yaml", DAY0)
+    state.acknowledge(said, "note-1")
+    build_problems.outage(state, "no compilers.yaml", DAY0 + timedelta(days=1))
+
+    back = build_problems.apply(state, {"gcc": ungated(C, C)}, DAY0 + timedelta(days=2))
+    later = build_problems.apply(state, {"gcc": ungated(C, C)}, DAY0 + timedelta(days=3))
+
+    over = OutageOver("no compilers.yaml", DAY0.isoformat(), (DAY0 + timedelta(days=2)).isoformat(), "note-1")
+    assert back == [over]
+    assert later == [] and state.owed == [over], "said once; still owed until done"
+
+
+def test_an_outage_whose_note_never_went_out_is_ended_by_a_quiet_post() -> None:
+    state = WatchState()
+    build_problems.outage(state, "no build table", DAY0)  # Discord was down too: the note is still owed
+
+    effects = build_problems.apply(state, {"gcc": ungated(C, C)}, DAY0 + timedelta(days=1))
+
+    assert kinds(effects) == ["OutageOver"] and effects[0].message_id is None  # type: ignore[union-attr]
+    assert kinds(state.owed) == ["Outage", "OutageOver"]
+
+
 def test_an_outage_keeps_open_problems_open() -> None:
     state = WatchState()
     run(state, 0, {"gcc": ungated(C, P)})
@@ -211,7 +236,11 @@ def test_every_effect_survives_the_store() -> None:
             Resolve((Closed(problem, CLEARED),)),
             ShowOpen((problem,), DAY0.isoformat()),
             Outage("why", DAY0.isoformat()),
-        ]
+            OutageOver("why", DAY0.isoformat(), (DAY0 + timedelta(days=1)).isoformat(), "m7"),
+        ],
+        outage_since=DAY0.isoformat(),
+        outage_reason="why",
+        outage_message_id="m7",
     )
 
     assert WatchState.from_json(state.to_json()) == state

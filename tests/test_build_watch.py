@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 
 import app as stats_app
 from tools.devkit.discord.fake import DiscordFake, Reply
@@ -315,6 +316,28 @@ def test_github_unreachable_is_said_once_per_outage_quietly_and_raises(world: Wo
     world.builds("gcc", "", "", "", day=3)
     world.run(day=3)
     assert len(world.posts()) == 3, [(_title(p), p.get("content")) for p in world.posts()]
+    # The newest word on the watch's health tells it: the outage's note now says it is over, still quiet.
+    (note,) = [m for m in world.discord.channel() if "could not check" in (m.versions or [{}])[0].get("content", "")]
+    assert note.payload["content"].startswith("✅ Build watch checks the daily builds again since")
+    assert "could not be read from GitHub" in note.payload["content"] and note.quiet
+    world.run(day=4)
+    assert len(note.versions) == 1, "edited once"
+
+
+def test_an_outage_whose_note_was_deleted_ends_with_a_quiet_post(world: World) -> None:
+    world.compilers("{ image: gcc, name: gcc }")
+    world.builds("gcc", "OK")
+    world.gh.unreachable(True)
+    with pytest.raises(Exception, match="could not be read from GitHub"):
+        world.run(day=0)
+    (note,) = world.discord.channel()
+    requests.delete(f"{world.discord.url}/messages/{note.id}", timeout=10).raise_for_status()
+    world.gh.unreachable(False)
+
+    world.run(day=1)
+
+    (over,) = world.discord.channel()
+    assert over.id != note.id and over.quiet and "checks the daily builds again" in over.payload["content"]
 
 
 def test_a_lambda_retry_after_an_outage_checks_again(world: World) -> None:
