@@ -67,7 +67,7 @@ def outage_over(reason: str, since: datetime, now: datetime) -> dict[str, Any]:
     """What the outage's note says once a run checks again (an edit: Discord edits no flag but SUPPRESS_EMBEDS)."""
     text = (
         f"✅ Build watch checks the daily builds again since {now:%Y-%m-%d %H:%M} UTC. From {since:%Y-%m-%d %H:%M} "
-        f"it could not: {reason}."
+        f"it could not{': ' + reason if reason else ''}."  # no reason in a state saved before it was kept
     )
     return discord.text_message(text)
 

@@ -1,7 +1,8 @@
 """Incidents: what one alarm's transitions mean for Discord, as a pure state machine.
 
 An incident is one alarm (by ``AlarmArn``) from a transition into ALARM until it is back to OK; an
-ALARM within the flap window after that OK reopens it. The alarm's ``AlarmState`` keeps its recent
+ALARM within the flap window after that OK reopens it, and so does an OK from ALARM (its ALARM is late
+or lost). The alarm's ``AlarmState`` keeps its recent
 transitions in ``StateChangeTime`` order (CloudWatch gives no previous-state time), and the
 incidents are *computed* from them (``partition``), so the same transitions make the same incidents
 in whatever order and however often they arrive.
@@ -20,7 +21,9 @@ opens, and the first time it returns to ALARM.
 
 A transition older than the latest one never changes the current state or pings for the past; it
 joins the history of the incident it falls in (a retried ALARM that lost the race to its OK is
-shown, not lost), and outside any incident it is only logged.
+shown, not lost), and outside any incident it is only logged. One that joins two incidents merges
+them: the later one's message points to the first, whose stale "OK again" goes, and the later one's
+opening counts as the incident's one ping for a return to ALARM.
 """
 
 import json
@@ -90,11 +93,12 @@ class Incident:
 
     @property
     def flaps(self) -> int:
-        """Reopenings: ALARMs after a recovery, seen or (old state OK) unseen."""
+        """Reopenings: ALARMs after a recovery, seen, or unseen (an ALARM from OK after another state,
+        or a step from ALARM after an OK)."""
         return sum(
             1
             for before, step in zip(self.steps, self.steps[1:], strict=False)
-            if step.new == ALARM and (before.new == OK or step.old == OK)
+            if (step.new == ALARM and (before.new == OK or step.old == OK)) or (before.new == OK and step.old == ALARM)
         )
 
     def in_alarm_ms(self) -> int:
@@ -234,7 +238,11 @@ class AlarmState:
                     record.pinged_again = record.pinged_again or (ping and state == ALARM)
             case MarkMerged(record=origin):
                 self.records = [r for r in self.records if r.origin != origin]
-            case DeleteMessage() | PostNote():
+            case DeleteMessage(message_id=deleted):
+                for record in self.records:
+                    if record.follow_up_id == deleted:
+                        record.follow_up_id = None
+            case PostNote():
                 pass
 
     def _owe(self, effect: Effect) -> None:
@@ -342,6 +350,11 @@ def apply(state: AlarmState, transition: Transition, flap_window_ms: float) -> A
         for other in merged:
             # A late transition joined two incidents: one message goes on, the other points to it.
             state._owe(MarkMerged(other.origin, primary.origin))
+            # The later one's opening was, for the incident they make, its return to ALARM: it pinged.
+            primary.pinged_again = True
+        if merged and incident.ongoing and primary.follow_up_id:
+            # The first one's "OK again" no longer tells the state of the incident they make.
+            state._owe(DeleteMessage(primary.follow_up_id))
         was = next((i for i in before if i.holds(primary.origin)), None)
         if was is None or was.steps != incident.steps or was.superseded != incident.superseded:
             state._owe(EditIncident(primary.origin))

@@ -322,6 +322,8 @@ def test_github_unreachable_is_said_once_per_outage_quietly_and_raises(world: Wo
     assert "could not be read from GitHub" in note.payload["content"] and note.quiet
     world.run(day=4)
     assert len(note.versions) == 1, "edited once"
+    # Discord edits no flag but SUPPRESS_EMBEDS: the note stays quiet by never being asked otherwise.
+    assert all("flags" not in (r.payload or {}) for r in world.discord.requests if r.method == "PATCH")
 
 
 def test_an_outage_whose_note_was_deleted_ends_with_a_quiet_post(world: World) -> None:

@@ -248,7 +248,7 @@ def all_at_once(events: list[dict[str, Any]]) -> list[BaseException]:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
+        thread.join(timeout=120)  # beyond any lock wait a test gives the store
     return errors
 
 

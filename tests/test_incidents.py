@@ -165,9 +165,13 @@ CASES: dict[str, tuple[list[str], list[list[str]]]] = {
         ["A0", "O12", "A10"],
         [["post!"], ["edit", "ok"], ["edit"]],
     ),
-    "a late transition that joins two incidents merges them into the first": (
+    "a late transition that joins two incidents merges them into the first, whose OK is over": (
         ["A0", "O5", "A50", "A20"],
-        [["post!"], ["edit", "ok"], ["post!"], ["merged", "edit"]],
+        [["post!"], ["edit", "ok"], ["post!"], ["merged", "delete", "edit"]],
+    ),
+    "a late recovery that joins two incidents merges them too": (
+        ["A0", "O5", "A40", "O15"],
+        [["post!"], ["edit", "ok"], ["post!"], ["merged", "delete", "edit"]],
     ),
     "a redelivery or second publication changes nothing": (
         ["A0", "A0", "O3", "O3"],
@@ -249,6 +253,28 @@ def test_in_any_order_a_recovered_incident_ends_on_a_quiet_ok_and_posts_nothing_
         assert channel.newest_says(record.origin) == OK, order
     else:
         assert channel.newest_says(record.origin) is None, order
+
+
+def test_merged_incidents_ping_no_more_and_end_saying_their_state() -> None:
+    channel = Channel()
+    channel.send("A0", "O5", "A40", "O15", "O60", "A70")  # the late O15 makes A0 and A40 one incident
+
+    (incident,) = channel.state.incidents(WINDOW)
+    (record,) = channel.state.records
+    pinged = [m for m in channel.messages.values() if m.ping]
+    assert len(pinged) == 2, "A0 and A40 (its first return to ALARM): A70 is shown quietly"
+    assert channel.newest_says(record.origin) == ALARM and incident.state == ALARM
+    assert not any(m.says == OK and not m.deleted for m in channel.messages.values()), "no stale OK note"
+
+
+def test_a_recovery_from_an_unseen_alarm_counts_as_a_flap() -> None:
+    channel = Channel()
+    channel.send("A0", "O5", "O12")
+    (incident,) = channel.state.incidents(WINDOW)
+    assert incident.flaps == 1
+    channel.send("A10")  # the lost ALARM turns up: the same flap, not a second
+    (incident,) = channel.state.incidents(WINDOW)
+    assert incident.flaps == 1
 
 
 def test_a_second_flap_is_shown_quietly_only_after_the_first_one_pinged() -> None:

@@ -70,11 +70,15 @@ def test_page_loads_from_concurrent_clients_are_each_archived_exactly_once(stack
 
 # ---- killed inside the archiver ----------------------------------------------------------------
 
+# Short, so the killed runtime's batch comes back soon; long enough that a loaded machine's second
+# runtime archives and deletes it before it could come back a second time (the test counts copies).
+VISIBILITY_TIMEOUT = 6
+
 
 @pytest.fixture
 def provisioned(boto: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The stack's resources, made by the stack's own code, in the test's moto."""
-    options = Options(batch_window=0.5, visibility_timeout=2, drain_seconds=1)
+    options = Options(batch_window=0.5, visibility_timeout=VISIBILITY_TIMEOUT, drain_seconds=1)
     found = resources.provision(boto, stats_app.app, options, webhook_url="http://127.0.0.1:9/unused")
     monkeypatch.setenv("SQS_STATS_QUEUE", found.stats_queue_url)
     return {"queue": found.stats_queue_url, "bucket": found.bucket}
@@ -96,9 +100,7 @@ def runtime_environment(proxy_url: str, bucket: str) -> dict[str, str]:
         "PATH": os.environ.get("PATH", ""),
         "S3_BUCKET_NAME": bucket,
         "LOCAL_BATCH_WINDOW": "0.5",
-        # Short, so the killed runtime's batch comes back soon; long enough that a loaded machine's
-        # second runtime archives and deletes it before it could come back a second time.
-        "LOCAL_VISIBILITY_TIMEOUT": "6",
+        "LOCAL_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
         "LOCAL_DRAIN_SECONDS": "1",
     }
 
