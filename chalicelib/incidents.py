@@ -1,11 +1,11 @@
 """Incidents: what one alarm's transitions mean for Discord, as a pure state machine.
 
 An incident is one alarm (by ``AlarmArn``) from a transition into ALARM until it is back to OK; an
-ALARM within the flap window after that OK reopens it, and so does an OK from ALARM (its ALARM is late
-or lost). The alarm's ``AlarmState`` keeps its recent
-transitions in ``StateChangeTime`` order (CloudWatch gives no previous-state time), and the
-incidents are *computed* from them (``partition``), so the same transitions make the same incidents
-in whatever order and however often they arrive.
+ALARM within the flap window after that OK reopens it, and so does an OK from ALARM (its ALARM is
+late or lost). The alarm's ``AlarmState`` keeps its recent transitions in ``StateChangeTime`` order
+(CloudWatch gives no previous-state time), and the incidents are *computed* from them
+(``partition``), so the same transitions make the same incidents in whatever order and however
+often they arrive.
 
 ``apply(state, transition, flap_window_ms)`` adds one transition and returns the Discord work it
 calls for as typed effects (frozen dataclasses), which the state also keeps as ``owed`` until each
