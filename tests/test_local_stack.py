@@ -369,6 +369,21 @@ def test_each_discord_call_is_one_line_with_its_page_address(stack: launcher.Sta
     wait_until_alerts_are_delivered(stack)  # nothing of this test's still on its way when the next one looks
 
 
+def test_the_launcher_tries_fresh_ports_when_one_it_picked_is_taken_before_the_stack_binds_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        picks = iter([busy])
+        pick = net.free_port
+        monkeypatch.setattr(net, "free_port", lambda: next(picks, None) or pick())
+        with launcher.running() as stack:
+            used = [stack.api_url, stack.aws_endpoint, stack.discord_url, stack.github_url]
+            assert not any(url.rstrip("/").endswith(f":{busy}") for url in used)
+
+
 def test_a_busy_port_is_reported_without_a_traceback() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -23,6 +23,7 @@ from tools.devkit import names, net
 from tools.devkit.process import OutputProcess
 
 # The page's part is optional, so a line from before the page still parses.
+PORT_ATTEMPTS = 3
 READY = re.compile(r"\[stack\] ready: API ([^\s,]+), AWS emulator ([^\s,]+)(?:, alerts page (\S+))?")
 # What tools.local_stack.events prints once it polls; the stack (tools.local_stack.stack) watches for it too.
 RUNTIME_READY = re.compile(r"\[events\] runtime ready \(pid (\d+)\)")
@@ -107,27 +108,42 @@ def start(
 
     Unlike `make local`, it keeps no copy of the archive on shutdown unless ``archive_copy`` names a directory.
     """
-    settings = {
-        "PORT": port or net.free_port(),
-        "AWS_PORT": aws_port or net.free_port(),
-        "DISCORD_PORT": discord_port or net.free_port(),
-        "GITHUB_PORT": github_port or net.free_port(),
-        "LOCAL_BATCH_WINDOW": batch_window,
-        "LOCAL_VISIBILITY_TIMEOUT": visibility_timeout,
-        "WEBHOOK_URL": webhook_url,
-        "LOCAL_ARCHIVE_COPY": archive_copy,
-    }
-    environment = {**os.environ, **{k: str(v) for k, v in settings.items() if v is not None}, **(env or {})}
-    if webhook_url is None and "WEBHOOK_URL" not in (env or {}):
-        environment.pop("WEBHOOK_URL", None)
-    stack = StackProcess(OutputProcess.python("tools.local_stack", *args, env=environment))
-    stack.github_url = f"http://{names.HOST}:{environment['GITHUB_PORT']}"
-    try:
-        stack.wait_until_ready(ready_timeout)
-    except BaseException:
-        stack.kill()
-        raise
-    return stack
+    given = {"PORT": port, "AWS_PORT": aws_port, "DISCORD_PORT": discord_port, "GITHUB_PORT": github_port}
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        # A port found free can be taken before the stack binds it (another test's server, an
+        # outgoing connection): then the stack says "is in use" and exits, and fresh ports are tried.
+        picked = _distinct_free_ports(sum(1 for value in given.values() if value is None))
+        settings = {
+            **{name: value or picked.pop() for name, value in given.items()},
+            "LOCAL_BATCH_WINDOW": batch_window,
+            "LOCAL_VISIBILITY_TIMEOUT": visibility_timeout,
+            "WEBHOOK_URL": webhook_url,
+            "LOCAL_ARCHIVE_COPY": archive_copy,
+        }
+        environment = {**os.environ, **{k: str(v) for k, v in settings.items() if v is not None}, **(env or {})}
+        if webhook_url is None and "WEBHOOK_URL" not in (env or {}):
+            environment.pop("WEBHOOK_URL", None)
+        stack = StackProcess(OutputProcess.python("tools.local_stack", *args, env=environment))
+        stack.github_url = f"http://{names.HOST}:{environment['GITHUB_PORT']}"
+        try:
+            stack.wait_until_ready(ready_timeout)
+            return stack
+        except Exception:
+            stack.kill()
+            taken = " is in use" in stack.output or "Address already in use" in stack.output
+            if attempt == PORT_ATTEMPTS or None not in given.values() or not taken:
+                raise
+        except BaseException:
+            stack.kill()
+            raise
+    raise AssertionError("unreachable")
+
+
+def _distinct_free_ports(count: int) -> list[int]:
+    found: set[int] = set()
+    while len(found) < count:
+        found.add(net.free_port())
+    return list(found)
 
 
 @contextmanager
